@@ -1,0 +1,184 @@
+"""Answers built from retrieved passages. Extractive mode quotes sentences verbatim; every citation is
+checked against the stored source text before it leaves this module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from assistant.index import KnowledgeBase
+from assistant.prompts import render
+from assistant.retrieve import HybridRetriever, RetrievalResult, canonical_role, role_duties
+from assistant.text import sentence_spans
+from assistant.types import Answer, Chunk, Citation, Hit
+
+MAX_QUOTE_CHARS = 260
+ROLE_IN_TEXT = (
+    ("分管副校长", "分管副校长"), ("副校长", "分管副校长"), ("班主任", "班主任"), ("校长", "校长"),
+    ("教育局", "教育局"), ("老师", "教师"), ("教师", "教师"), ("家长", "家长"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GroundedPolicy:
+    """When the best evidence is too weak, the assistant says the texts do not answer.
+
+    ``min_coverage`` is the idf-weighted share of the question's words that the best sentence or article
+    must contain; ``min_dense`` the cosine similarity the best dense match must reach (0 = unused).
+    """
+
+    min_coverage: float = 0.5
+    min_dense: float = 0.0
+    strong_coverage: float = 0.8
+
+    def decide(self, result: RetrievalResult) -> bool:
+        s = result.signals
+        if not result.hits:
+            return False
+        coverage = max(s.coverage, s.sentence_coverage)
+        if coverage >= self.strong_coverage:
+            return True
+        return coverage >= self.min_coverage and s.dense >= self.min_dense
+
+
+class CitationError(AssertionError):
+    """A quote did not match its source: a bug, never shown to users as a citation."""
+
+
+def detect_role(question: str) -> str | None:
+    for word, role in ROLE_IN_TEXT:
+        if word in question:
+            return role
+    return None
+
+
+def cite(n: int, chunk: Chunk, kb: KnowledgeBase, rel: tuple[int, int]) -> Citation:
+    """A citation for ``chunk.text[rel[0]:rel[1]]``, verified against the document's stored text."""
+    quote = chunk.text[rel[0] : rel[1]]
+    start, end = chunk.start + rel[0], chunk.start + rel[1]
+    doc = kb.docs.get(chunk.doc_id)
+    if not quote or doc is None or doc.text[start:end] != quote:
+        raise CitationError(f"quote for {chunk.chunk_id} does not match its source at {start}:{end}")
+    return Citation(n, chunk.chunk_id, chunk.doc_title, chunk.section, quote, chunk.source, start, end)
+
+
+def verified(citations: Iterable[Citation], kb: KnowledgeBase) -> list[Citation]:
+    """Keep only citations whose quote is exactly the cited span of the cited document."""
+    good = []
+    for c in citations:
+        doc = kb.docs.get(kb.chunks[c.chunk_id].doc_id) if c.chunk_id in kb.chunks else None
+        if doc is not None and c.quote and doc.text[c.start : c.end] == c.quote:
+            good.append(c)
+    return good
+
+
+def _quote_span(chunk: Chunk, focus: tuple[int, int] | None) -> tuple[int, int]:
+    """The focus sentence, widened to the next sentence when it is only a lead-in (ends with ：)."""
+    spans = sentence_spans(chunk.text)
+    if not spans:
+        return (0, len(chunk.text))
+    if focus is None:
+        focus = spans[0]
+    start, end = focus
+    following = [s for s in spans if s[0] >= end]
+    while following and (chunk.text[start:end].rstrip().endswith(("：", ":")) or end - start < 25) and following[0][1] - start <= MAX_QUOTE_CHARS:
+        end = following.pop(0)[1]
+    if end - start > MAX_QUOTE_CHARS:
+        cut = chunk.text.rfind("，", start, start + MAX_QUOTE_CHARS)
+        end = cut + 1 if cut > start + 40 else start + MAX_QUOTE_CHARS
+    return (start, end)
+
+
+class ExtractiveAnswerer:
+    """Deterministic, offline answers: the sentences that answer, quoted verbatim and numbered."""
+
+    mode = "extractive"
+
+    def __init__(self, kb: KnowledgeBase, retriever: HybridRetriever, *, policy: GroundedPolicy | None = None, top_k: int = 8) -> None:
+        self.kb = kb
+        self.retriever = retriever
+        self.policy = policy or GroundedPolicy()
+        self.top_k = top_k
+
+    def answer(self, question: str, *, role: str | None = None) -> Answer:
+        role = canonical_role(role) or detect_role(question)
+        result = self.retriever.retrieve(question, k=self.top_k, role=role)
+        if result.plan.is_role_question and role and _is_general_duty_question(result):
+            checklist = self._checklist(result, role)
+            if checklist is not None:
+                return checklist
+        if not self.policy.decide(result):
+            return self._not_found(result)
+        return self._direct(result, role)
+
+    # -------------------------------------------------------------- shapes of answers
+    def _direct(self, result: RetrievalResult, role: str | None) -> Answer:
+        hits = result.hits
+        top_focus = max(result.signals.sentence_coverage, 1e-6)
+        chosen: list[Hit] = [hits[0]]
+        for hit in hits[1 : self.top_k]:
+            if len(chosen) >= 4:
+                break
+            score = hit.focus_score
+            if score >= 0.6 * top_focus and score >= 0.4:
+                chosen.append(hit)
+        citations = [cite(i + 1, h.chunk, self.kb, _quote_span(h.chunk, h.focus)) for i, h in enumerate(chosen)]
+        lines = [render("extractive", "intro_role", role=role) if role else render("extractive", "intro")]
+        for c in citations:
+            lines.append(render("extractive", "item", n=c.n, title=c.doc_title, section=_short_section(c.section), quote=c.quote))
+            note = self._version_note(c.chunk_id)
+            if note:
+                lines.append(note)
+        lines.append(render("extractive", "closing"))
+        related = tuple(h for h in hits if h not in chosen)[:5]
+        return Answer(result.plan.question, "\n".join(lines), True, self.mode, tuple(verified(citations, self.kb)), related)
+
+    def _checklist(self, result: RetrievalResult, role: str) -> Answer | None:
+        items = role_duties(self.kb, role, result.plan.question)
+        if not items:
+            return None
+        # Group by document in order of each document's strongest item; keep reading order inside.
+        order: dict[str, int] = {}
+        for item in items:
+            order.setdefault(item.chunk.doc_id, len(order))
+        items.sort(key=lambda item: (order[item.chunk.doc_id], item.chunk.ordinal, item.span))
+        citations: list[Citation] = []
+        lines = [render("extractive", "checklist_intro", role=role, count=len(items), docs=len(order))]
+        current_doc = None
+        for item in items:
+            if item.chunk.doc_id != current_doc:
+                current_doc = item.chunk.doc_id
+                lines.append(render("extractive", "checklist_group", title=item.chunk.doc_title))
+            c = cite(len(citations) + 1, item.chunk, self.kb, _quote_span(item.chunk, item.span))
+            citations.append(c)
+            lines.append(render("extractive", "checklist_item", n=c.n, section=_short_section(c.section), quote=c.quote))
+        lines.append(render("extractive", "closing"))
+        used = {item.chunk.chunk_id for item in items}
+        related = tuple(h for h in result.hits if h.chunk.chunk_id not in used)[:5]
+        return Answer(result.plan.question, "\n".join(lines), True, self.mode, tuple(verified(citations, self.kb)), related)
+
+    def _not_found(self, result: RetrievalResult) -> Answer:
+        related = tuple(result.hits[:5])
+        lines = [render("extractive", "not_found")]
+        if related:
+            lines.append(render("extractive", "not_found_related"))
+            lines.extend(render("extractive", "related_item", title=h.chunk.doc_title, section=_short_section(h.chunk.section)) for h in related)
+        return Answer(result.plan.question, "\n".join(lines), False, self.mode, (), related)
+
+    def _version_note(self, chunk_id: str) -> str:
+        chunk = self.kb.chunks[chunk_id]
+        doc = self.kb.docs[chunk.doc_id]
+        others = [d for d in self.kb.docs.values() if d.doc_id != doc.doc_id and d.meta.title == doc.meta.title]
+        if not others or not doc.meta.version:
+            return ""
+        return render("extractive", "version_note", version=doc.meta.version)
+
+
+def _is_general_duty_question(result: RetrievalResult) -> bool:
+    """「我的安全职责是什么」 asks for the whole list; 「发生火灾时我的职责是什么」 asks about one situation."""
+    topical = [w for w in result.plan.words if w not in result.plan.role_words]
+    return len(topical) <= 1
+
+
+def _short_section(section: str) -> str:
+    return section.replace(" > ", " ")

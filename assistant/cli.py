@@ -1,0 +1,306 @@
+"""The ``duty`` command: ingest policy texts, search, ask, chat, draft, serve and evaluate.
+
+Heavy modules (Chroma, embedders, the API server) are imported inside the commands so that
+``duty --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assistant.errors import AssistantError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="学校安全「一岗双责」政策助手：只依据政策原文作答，逐条给出可核验的引用。\n\n"
+    "Example: duty ingest corpus/ && duty ask \"班主任的安全职责是什么？\" --role 班主任",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+KbOption = Annotated[Path | None, typer.Option("--kb", help="knowledge-base directory (default: $DUTY_KB)", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON (DESIGN §7 shapes)")]
+RoleOption = Annotated[str | None, typer.Option("--role", "-r", help="asker's role: 教师 班主任 分管副校长 校长 教育局")]
+
+
+def _settings(kb: Path | None):
+    from pydantic import ValidationError
+
+    from assistant.config import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise AssistantError(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+    if kb is not None:
+        settings = settings.model_copy(update={"kb": kb})
+    return settings
+
+
+def _assistant(kb: Path | None, *, ensure_corpus: bool = False):
+    from assistant.pipeline import build_assistant
+
+    assistant = build_assistant(_settings(kb))
+    if ensure_corpus and assistant.kb.is_empty:
+        with _progress() as progress:
+            report = assistant.ensure_corpus(progress=progress)
+        if report is not None:
+            typer.echo(f"首次使用：已从内置 corpus/ 建立知识库（{len(report.added)} 个文件，{report.chunks_embedded} 个片段）。", err=True)
+    return assistant
+
+
+class _progress:
+    """A rich progress bar fed by the library's progress(stage, done, total) callback."""
+
+    def __enter__(self):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            transient=True, disable=not sys.stderr.isatty(), console=None,
+        )
+        self._bar.__enter__()
+        self._tasks: dict[str, int] = {}
+        return self
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=total)
+        self._bar.update(self._tasks[stage], completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        self._bar.__exit__(*exc)
+
+
+def _print_json(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="files or folders (.md .txt .docx .pdf)", show_default=False)] = None,
+    kb: KbOption = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="remove a document by file name (repeatable)")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="drop the index and re-embed everything (e.g. after changing DUTY_EMBEDDER)")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Add or update policy files; unchanged files are skipped. Example: duty ingest corpus/ ../laws/"""
+    if not paths and not remove:
+        raise AssistantError("nothing to do: give files or folders to ingest, or --remove NAME")
+    from assistant.index import IngestReport, rebuild_knowledge_base
+    from assistant.pipeline import build_embedder
+
+    report = IngestReport()
+    if rebuild:
+        settings = _settings(kb)
+        with _progress() as progress:
+            report = rebuild_knowledge_base(settings.kb, build_embedder(settings), list(paths or []), progress=progress)
+    assistant = _assistant(kb)
+    if remove:
+        removed = assistant.kb.remove(remove)
+        report.removed, report.skipped = removed.removed, report.skipped + removed.skipped
+    if paths and not rebuild:
+        with _progress() as progress:
+            added = assistant.ingest(list(paths), progress=progress)
+        report.added, report.updated, report.unchanged = added.added, added.updated, added.unchanged
+        report.skipped += added.skipped
+        report.chunks_embedded, report.seconds = added.chunks_embedded, added.seconds
+    if as_json:
+        _print_json({
+            "added": report.added, "updated": report.updated, "unchanged": report.unchanged, "removed": report.removed,
+            "skipped": report.skipped, "chunks": report.chunks_embedded, "seconds": round(report.seconds, 3),
+            "documents": len(assistant.kb.documents()),
+        })
+    else:
+        for line in report.skipped:
+            typer.echo(f"跳过 {line}", err=True)
+        typer.echo(
+            f"新增 {len(report.added)}，更新 {len(report.updated)}，未变 {len(report.unchanged)}，删除 {len(report.removed)}，"
+            f"跳过 {len(report.skipped)}；向量化 {report.chunks_embedded} 个片段，用时 {report.seconds:.1f} 秒。"
+            f"知识库共 {len(assistant.kb.documents())} 个文件：{assistant.kb.root}"
+        )
+    if report.skipped and not (report.added or report.updated or report.unchanged or report.removed):
+        raise typer.Exit(1)
+
+
+@app.command()
+def docs(kb: KbOption = None, as_json: JsonOption = False) -> None:
+    """List the documents in the knowledge base."""
+    assistant = _assistant(kb)
+    documents = assistant.kb.documents()
+    if as_json:
+        _print_json({"documents": [d.to_json() for d in documents]})
+        return
+    if not documents:
+        typer.echo("知识库为空：运行 duty ingest corpus/ 添加政策文件。")
+    for d in documents:
+        note = f"（旧版本，已有 {d.superseded_by}）" if d.superseded_by else ""
+        typer.echo(f"{d.title}{note}\t{d.kind}\t{d.chunks} 段\t{d.source}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for")],
+    k: Annotated[int, typer.Option("--k", help="number of articles to return (1-200)")] = 10,
+    role: RoleOption = None,
+    kb: KbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find the articles that match a question. Example: duty search "校车驾驶人 资格" --k 5"""
+    from assistant.schema import search_to_json
+
+    assistant = _assistant(kb, ensure_corpus=True)
+    hits = assistant.search(query, k=k, role=role)
+    if as_json:
+        _print_json(search_to_json(query, hits))
+        return
+    if not hits:
+        typer.echo("没有找到相关条文。")
+    for h in hits:
+        typer.echo(f"[{h.rank}] 《{h.chunk.doc_title}》{h.chunk.section}  ({h.score:.4f})")
+        typer.echo("    " + h.chunk.text.strip().replace("\n", "\n    ")[:400])
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="your question, in plain words")],
+    role: RoleOption = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="extractive (default) or llm")] = None,
+    kb: KbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer from the policy texts with exact citations. Example: duty ask "学生被欺凌，班主任该怎么做？" --role 班主任"""
+    from assistant.schema import answer_to_json
+
+    assistant = _assistant(kb, ensure_corpus=True)
+    answer = assistant.ask(question, role=role, mode=mode)
+    if as_json:
+        _print_json(answer_to_json(answer))
+    else:
+        _print_answer(answer)
+
+
+def _print_answer(answer) -> None:
+    typer.echo(answer.answer)
+    if answer.citations:
+        typer.echo("\n引用：")
+        for c in answer.citations:
+            typer.echo(f"[{c.n}] 《{c.doc_title}》{c.section}（{c.source}，字符 {c.start}-{c.end}）")
+    for notice in answer.notices:
+        typer.echo(f"提示：{notice}", err=True)
+
+
+@app.command()
+def chat(
+    role: RoleOption = None,
+    kb: KbOption = None,
+) -> None:
+    """Interactive chat in the terminal. Commands: /role 班主任 · /help · /quit"""
+    from assistant.chat import Conversation
+    from assistant.config import ROLES
+
+    assistant = _assistant(kb, ensure_corpus=True)
+    if role is None:
+        typer.echo("请选择您的角色：" + "  ".join(f"{i + 1}.{r}" for i, r in enumerate(ROLES)) + "  （直接回车跳过）")
+        choice = _read_line("角色> ")
+        if choice is None:
+            return
+        role = _pick_role(choice, ROLES)
+    conversation = Conversation(role=role)
+    typer.echo(f"当前角色：{role or '未设置'}。输入问题后回车；/role 班主任 切换角色，/quit 退出。")
+    while True:
+        line = _read_line("问> ")
+        if line is None or line.strip() in {"/quit", "/exit", "/q"}:
+            typer.echo("再见。")
+            return
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("/role"):
+            conversation.role = _pick_role(line.removeprefix("/role").strip(), ROLES)
+            typer.echo(f"当前角色：{conversation.role or '未设置'}")
+            continue
+        if line in {"/help", "/?"}:
+            typer.echo("输入问题即可，例如：班主任的安全职责是什么？ /role 校长 切换角色，/quit 退出。")
+            continue
+        try:
+            query, role_now = conversation.resolve(line)
+            answer = assistant.ask(query, role=role_now)
+        except AssistantError as exc:
+            typer.echo(f"错误：{exc}", err=True)
+            continue
+        conversation.record(line, query, answer)
+        _print_answer(answer)
+        typer.echo("")
+
+
+def _read_line(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except EOFError:
+        return None
+
+
+def _pick_role(choice: str, roles: tuple[str, ...]) -> str | None:
+    choice = choice.strip()
+    if not choice:
+        return None
+    if choice.isdigit() and 1 <= int(choice) <= len(roles):
+        return roles[int(choice) - 1]
+    from assistant.retrieve import canonical_role
+
+    return canonical_role(choice)
+
+
+@app.command(name="eval")
+def evaluate(
+    qa: Annotated[Path | None, typer.Option("--qa", help="question set (JSON lines, DESIGN §8); default eval/dev.jsonl")] = None,
+    hits_out: Annotated[Path | None, typer.Option("--hits-out", help="write one JSON line per question: id, question, hits, answer")] = None,
+    kb: KbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure retrieval and answers on a question set. Example: duty eval --qa eval/dev.jsonl --json"""
+    from eval.harness import default_question_file, evaluate_assistant, format_summary
+
+    assistant = _assistant(kb, ensure_corpus=True)
+    summary = evaluate_assistant(assistant, qa or default_question_file(), hits_out=hits_out)
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(format_summary(summary))
+
+
+def main() -> None:
+    """Entry point: library errors become one line on stderr and exit status 1."""
+    try:
+        app(standalone_mode=True)
+    except AssistantError as exc:
+        typer.echo(f"错误：{exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("已中断。", err=True)
+        sys.exit(130)
+    except Exception as exc:  # an unexpected failure: one line, details only on request
+        if os.environ.get("DUTY_DEBUG"):
+            raise
+        typer.echo(f"内部错误：{type(exc).__name__}: {exc}（设置 DUTY_DEBUG=1 查看详情）", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

