@@ -103,6 +103,10 @@ class ExtractiveAnswerer:
     def answer(self, question: str, *, role: str | None = None) -> Answer:
         role = canonical_role(role) or detect_role(question)
         result = self.retriever.retrieve(question, k=self.top_k, role=role)
+        return self.answer_retrieved(result, role)
+
+    def answer_retrieved(self, result: RetrievalResult, role: str | None) -> Answer:
+        """The extractive answer for a retrieval already made (also the LLM answerer's fallback)."""
         if result.plan.is_role_question and role and _is_general_duty_question(result):
             checklist = self._checklist(result, role)
             if checklist is not None:

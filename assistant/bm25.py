@@ -74,10 +74,9 @@ class BM25Index:
 
 
 def idf_of(index: BM25Index, token: str) -> float:
-    """Inverse document frequency of a token in the index (0 for unknown tokens)."""
+    """Inverse document frequency of a token; a token no document contains gets the highest idf there is,
+    because a question word that the texts never use is the strongest sign they do not answer it."""
     col = index.vocab.get(token)
-    if col is None:
-        return 0.0
-    df = index.weights.indptr[col + 1] - index.weights.indptr[col]
+    df = 0 if col is None else index.weights.indptr[col + 1] - index.weights.indptr[col]
     n = len(index.ids)
     return math.log1p((n - df + 0.5) / (df + 0.5))

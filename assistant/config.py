@@ -46,7 +46,21 @@ class Settings(BaseSettings):
 
     # HTTP API
     api_keys: str = Field("", description="comma-separated Bearer keys; empty = loopback clients only")
+    admin_keys: str = Field("", description="comma-separated Bearer keys that may upload/delete documents; empty = any API key")
     max_upload_mb: int = 20
+    cors_origins: str = Field("", description="comma-separated origins allowed by CORS; empty = closed")
+
+    # WeCom (企业微信): self-built app and 智能机器人 (AI bot) channels
+    wecom_corp_id: str | None = None
+    wecom_agent_id: str | None = None
+    wecom_secret: str | None = None
+    wecom_token: str | None = None
+    wecom_aes_key: str | None = None
+    wecom_bot_token: str | None = None
+    wecom_bot_aes_key: str | None = None
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    wecom_max_skew_s: int = 300
+    wecom_roles_file: Path | None = Field(None, description="YAML/JSON mapping of WeCom user id → role")
 
     @field_validator("embedder")
     @classmethod
@@ -66,6 +80,10 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    @property
+    def admin_key_list(self) -> list[str]:
+        return [k.strip() for k in self.admin_keys.split(",") if k.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
 from assistant.errors import ConfigError
@@ -204,7 +205,7 @@ class EmbeddingCache:
         self._conn.close()
 
 
-class LangChainEmbeddings:
+class LangChainEmbeddings(Embeddings):
     """Adapter so our embedders plug into LangChain components (vector stores, baselines)."""
 
     def __init__(self, embedder: Embedder) -> None:

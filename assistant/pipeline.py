@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Union
 
 from assistant.answer import ExtractiveAnswerer, GroundedPolicy
 from assistant.config import Settings
@@ -12,6 +14,8 @@ from assistant.errors import ConfigError, KnowledgeBaseError
 from assistant.index import IngestReport, KnowledgeBase, ProgressFn
 from assistant.retrieve import HybridRetriever, RetrieverParams
 from assistant.types import Answer, Hit
+
+StreamEvent = Union[tuple[Literal["delta"], str], tuple[Literal["final"], Answer]]  # noqa: UP007
 
 # Calibrated on eval/dev.jsonl per embedder (see eval/README); unknown embedders use the default policy.
 GROUNDED_POLICIES = {
@@ -41,6 +45,17 @@ class Assistant:
         if mode != "extractive":
             raise ConfigError(f"mode {mode!r} is not available; use --mode extractive (LLM mode needs DUTY_LLM_BASE_URL)")
         return self.answerer.answer(question, role=role)
+
+    def ask_stream(self, question: str, *, role: str | None = None, mode: str | None = None) -> Iterator[StreamEvent]:
+        """Yield the answer as it is produced: ``("delta", text)`` pieces, then one ``("final", Answer)``.
+
+        Extractive answers are complete at once and are streamed line by line; an LLM answerer streams
+        tokens, and its final event carries the verified citations.
+        """
+        answer = self.ask(question, role=role, mode=mode)
+        for line in answer.answer.splitlines(keepends=True):
+            yield ("delta", line)
+        yield ("final", answer)
 
     def ingest(self, paths: list[Path], *, progress: ProgressFn | None = None) -> IngestReport:
         return self.kb.ingest(paths, progress=progress)

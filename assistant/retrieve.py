@@ -72,9 +72,9 @@ class QueryPlan:
         return tokens, weights
 
     def dense_text(self) -> str:
-        if not self.expansions:
-            return self.question
-        return f"{self.question}（{'、'.join(dict.fromkeys(self.expansions))}）"
+        """The embedding model reads the question as asked: it handles paraphrase itself, and appended
+        thesaurus terms pull the vector toward neighbouring articles."""
+        return self.question
 
 
 def plan_query(question: str, role: str | None = None) -> QueryPlan:
@@ -279,3 +279,25 @@ def role_duties(kb: KnowledgeBase, role: str, question: str = "", *, limit: int 
         if len(chosen) >= limit:
             break
     return chosen
+
+
+def as_langchain_retriever(retriever: HybridRetriever, *, k: int = 8, role: str | None = None):
+    """Wrap the hybrid retriever as a LangChain ``BaseRetriever`` for users who build their own chains."""
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+
+    class DutyRetriever(BaseRetriever):
+        """Hybrid BM25 + dense retrieval over the policy knowledge base."""
+
+        def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+            return [
+                Document(
+                    page_content=h.chunk.text,
+                    metadata={"doc_title": h.chunk.doc_title, "section": h.chunk.section, "source": h.chunk.source,
+                              "start": h.chunk.start, "end": h.chunk.end, "chunk_id": h.chunk.chunk_id, "score": h.score},
+                )
+                for h in retriever.search(query, k=k, role=role)
+            ]
+
+    return DutyRetriever()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.types import Answer, Citation, Hit
+from assistant.types import Answer, Citation, Hit, RemovedCitation
 
 
 def hit_to_json(hit: Hit) -> dict:
@@ -20,6 +20,12 @@ def citation_to_json(c: Citation) -> dict:
     }
 
 
+def removed_citation_to_json(r: RemovedCitation) -> dict:
+    data = {"marker": r.marker, "reason": r.reason}
+    data.update({k: v for k, v in (("quote", r.quote), ("replacement", r.replacement), ("sentence", r.sentence)) if v})
+    return data
+
+
 def search_to_json(query: str, hits: list[Hit]) -> dict:
     return {"query": query, "hits": [hit_to_json(h) for h in hits]}
 
@@ -32,4 +38,6 @@ def answer_to_json(answer: Answer) -> dict:
     }
     if answer.notices:
         data["notices"] = list(answer.notices)
+    if answer.removed_citations:
+        data["removed_citations"] = [removed_citation_to_json(r) for r in answer.removed_citations]
     return data

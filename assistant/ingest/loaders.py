@@ -106,10 +106,10 @@ def decode_text(name: str, data: bytes) -> tuple[str, str]:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
             raise CorpusError(f"{name}: declares UTF-16 but does not decode ({exc.reason})") from exc
-    if _looks_utf16_without_bom(data):
-        codec = "utf-16-le" if data[1::2].count(0) > data[0::2].count(0) else "utf-16-be"
-        return data.decode(codec, errors="strict"), codec
     if b"\x00" in data[:8192]:
+        codec = _plausible_utf16(data)
+        if codec:
+            return data.decode(codec), codec
         raise CorpusError(f"{name}: looks binary (NUL bytes); save it as UTF-8 text, .docx or .pdf")
     try:
         return data.decode("utf-8"), "utf-8"
@@ -125,14 +125,21 @@ def decode_text(name: str, data: bytes) -> tuple[str, str]:
     return text, "gb18030"
 
 
-def _looks_utf16_without_bom(data: bytes) -> bool:
-    sample = data[:4096]
-    if len(sample) < 4 or len(sample) % 2:
-        return False
-    zeros_even, zeros_odd = sample[0::2].count(0), sample[1::2].count(0)
-    half = len(sample) // 2
-    # ASCII-heavy UTF-16 has NULs in one lane only.
-    return (zeros_odd > half * 0.3 and zeros_even == 0) or (zeros_even > half * 0.3 and zeros_odd == 0)
+def _plausible_utf16(data: bytes) -> str | None:
+    """UTF-16 without a BOM: the byte order whose decoding is (nearly) all CJK, ASCII and punctuation."""
+    if len(data) % 2:
+        return None
+    best, best_share = None, 0.0
+    for codec in ("utf-16-le", "utf-16-be"):
+        try:
+            sample = data[:8192].decode(codec)
+        except UnicodeDecodeError:
+            continue
+        plausible = sum(1 for ch in sample if ch.isprintable() and (ch.isascii() or "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef") or ch in "\r\n\t")
+        share = plausible / max(len(sample), 1)
+        if share > best_share:
+            best, best_share = codec, share
+    return best if best_share >= 0.95 else None
 
 
 def normalize_whitespace(text: str) -> str:

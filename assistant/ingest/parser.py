@@ -206,9 +206,14 @@ def parse_structure(text: str) -> Structure:
             result.sections.append(Section(0, "title", stripped, lead, end))
             continue
 
-        outline = None if in_article else next((style for style, rx in _OUTLINE if rx.match(stripped)), None)
+        outline = next((style for style, rx in _OUTLINE if rx.match(stripped)), None)
+        if in_article and not (outline == "cn" and _is_title_like(stripped)):
+            outline = None  # inside an article, numbered lines are its 款/项; only a 「一、标题」 line ends it
         if outline:
             close()
+            in_article = False
+            while stack and stack[-1].style == "article":
+                stack.pop()
             marker = _OUTLINE_DICT[outline].match(stripped).group(0)  # type: ignore[union-attr]
             label = stripped if _is_title_like(stripped) else marker
             push_outline(outline, label)

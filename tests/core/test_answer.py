@@ -1,0 +1,86 @@
+"""Extractive answers over the real laws: exact quotes, grounded decisions, role checklists."""
+
+import json
+
+import pytest
+
+from assistant.answer import CitationError, cite
+from assistant.schema import answer_to_json
+from tests.conftest import LAWS, SEEDS
+
+pytestmark = pytest.mark.shared
+
+QUESTIONS = [
+    ("学校发现学生被欺凌，班主任该怎么做？", None),
+    ("班主任的安全职责是什么？", None),
+    ("校长的安全职责有哪些", "校长"),
+    ("校车司机需要什么条件", None),
+    ("食堂的饭菜要留样吗", "校长"),
+    ("学校着火了老师应该怎么组织学生疏散", "教师"),
+    ("学生在学校摔伤了谁来赔", "家长"),
+    ("发现老师体罚学生怎么办", "教育局"),
+    ("学校安全事故隐患挂牌督办怎么搞", "分管副校长"),
+    ("学校安全一票否决有哪些情形", "校长"),
+    ("主要负责人每年要向谁报告安全工作", "校长"),
+    ("未成年人沉迷网络学校要做什么", "教师"),
+]
+
+
+def _source_text(source: str) -> str:
+    path = SEEDS / source if (SEEDS / source).exists() else LAWS / source
+    from assistant.ingest.loaders import load_file
+
+    return load_file(path).text
+
+
+def test_every_quote_of_a_question_batch_is_an_exact_substring_of_its_source(laws_assistant):
+    grounded = 0
+    for question, role in QUESTIONS:
+        answer = laws_assistant.ask(question, role=role)
+        data = answer_to_json(answer)
+        assert set(data) >= {"question", "answer", "grounded", "mode", "citations", "related"}
+        if answer.grounded:
+            grounded += 1
+            assert answer.citations, question
+        for c in answer.citations:
+            source = _source_text(c.source)
+            assert source[c.start : c.end] == c.quote
+            assert c.quote in laws_assistant.kb.chunks[c.chunk_id].text
+            assert f"[{c.n}]" in answer.answer
+            assert c.quote in answer.answer
+        json.dumps(data, ensure_ascii=False)
+    assert grounded >= len(QUESTIONS) - 2
+
+
+def test_bullying_question_cites_the_minors_protection_law(laws_assistant):
+    answer = laws_assistant.ask("学校发现学生被欺凌，班主任该怎么做？")
+    assert answer.grounded
+    titles = [c.doc_title for c in answer.citations]
+    assert "中华人民共和国未成年人保护法" in titles
+    assert any("欺凌" in c.quote for c in answer.citations)
+    assert answer.answer.startswith("作为班主任")
+
+
+def test_out_of_scope_question_is_not_grounded_and_lists_related_only(laws_assistant):
+    answer = laws_assistant.ask("高考加分政策是什么")
+    assert not answer.grounded
+    assert answer.citations == ()
+    assert answer.answer.startswith("现有政策文件中未找到")
+    assert len(answer.related) >= 1
+
+
+def test_role_question_returns_a_checklist_across_documents(laws_assistant):
+    answer = laws_assistant.ask("我的安全职责是什么", role="班主任")
+    assert answer.grounded
+    assert answer.answer.startswith("作为班主任，现有政策文件中规定的安全职责")
+    assert len({c.source for c in answer.citations}) >= 3
+    assert any("班主任" in c.quote for c in answer.citations)
+
+
+def test_cite_refuses_a_span_that_does_not_match(laws_assistant):
+    chunk = next(iter(laws_assistant.kb.chunks.values()))
+    good = cite(1, chunk, laws_assistant.kb, (0, 5))
+    assert good.quote == chunk.text[:5]
+    forged = type(chunk)(**{**{f: getattr(chunk, f) for f in chunk.__slots__}, "text": "伪造的条文内容" + chunk.text})
+    with pytest.raises(CitationError):
+        cite(1, forged, laws_assistant.kb, (0, 5))

@@ -1,0 +1,83 @@
+"""One retriever contract, run against sparse, dense and hybrid; plus query planning."""
+
+import pytest
+
+from assistant.errors import RetrievalError
+from assistant.retrieve import HybridRetriever, plan_query
+from tests.conftest import make_assistant
+
+DOCS = {
+    "校车条例.md": "# 校车条例\n\n第一条 校车驾驶人应当取得相应准驾车型驾驶证。\n\n第二条 随车照管人员应当清点乘车学生人数。\n",
+    "食品办法.md": "# 食品办法\n\n第一条 学校食堂应当对每餐次食品留样。\n\n第二条 集中用餐单位应当建立食品安全管理制度。\n",
+    "欺凌规定.md": "# 欺凌规定\n\n第一条 学校应当建立学生欺凌防控工作制度。\n\n第二条 学生欺凌行为应当立即制止并通知监护人。\n",
+}
+
+
+@pytest.fixture(scope="module")
+def small_assistant(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small")
+    for name, text in DOCS.items():
+        (root / name).write_text(text, encoding="utf-8")
+    assistant = make_assistant(root / "kb")
+    assistant.ingest([root])
+    yield assistant
+    assistant.close()
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense", "hybrid"])
+@pytest.mark.parametrize(
+    ("query", "source", "section"),
+    [
+        ("食堂每餐次留样", "食品办法.md", "第一条"),
+        ("校车驾驶人驾驶证", "校车条例.md", "第一条"),
+        ("学生欺凌防控制度", "欺凌规定.md", "第一条"),
+    ],
+)
+def test_contract_best_article_first(small_assistant, mode, query, source, section):
+    retriever = HybridRetriever(small_assistant.kb, mode=mode)
+    hits = retriever.search(query, k=3)
+    assert hits[0].chunk.source == source and hits[0].chunk.section == section
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    for h in hits:
+        assert small_assistant.kb.docs[h.chunk.doc_id].text[h.chunk.start : h.chunk.end] == h.chunk.text
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense", "hybrid"])
+def test_contract_k_limits_and_articles_are_unique(small_assistant, mode):
+    hits = HybridRetriever(small_assistant.kb, mode=mode).search("学校应当建立制度", k=4)
+    assert 1 <= len(hits) <= 4
+    keys = [(h.chunk.doc_id, h.chunk.section) for h in hits]
+    assert len(keys) == len(set(keys))
+
+
+def test_thesaurus_maps_everyday_words_to_legal_terms(small_assistant):
+    plan = plan_query("孩子被同学欺负了怎么办")
+    assert "欺凌" in plan.expansions and "未成年人" in plan.expansions
+    hits = small_assistant.search("孩子被同学欺负了老师该怎么办", k=2)
+    assert hits[0].chunk.source == "欺凌规定.md"
+
+
+def test_role_words_are_context_not_topic():
+    plan = plan_query("学校发现学生被欺凌，班主任该怎么做？", role="班主任")
+    assert "班主任" in plan.role_words and "欺凌" not in plan.role_words
+    tokens, weights = plan.sparse_tokens()
+    assert weights["班主任"] < 1.0 and "欺凌" not in weights
+
+
+def test_bad_queries_are_refused_with_a_reason(small_assistant):
+    with pytest.raises(RetrievalError, match="empty"):
+        small_assistant.search("   ")
+    with pytest.raises(RetrievalError, match="unknown role"):
+        small_assistant.search("食堂", role="厨师长")
+    with pytest.raises(RetrievalError, match="out of range"):
+        small_assistant.search("食堂", k=0)
+
+
+def test_langchain_retriever_adapter_returns_documents(small_assistant):
+    from assistant.retrieve import as_langchain_retriever
+
+    retriever = as_langchain_retriever(small_assistant.retriever, k=2)
+    docs = retriever.invoke("校车驾驶人驾驶证")
+    assert docs[0].page_content.startswith("第一条 校车驾驶人")
+    assert docs[0].metadata["source"] == "校车条例.md" and docs[0].metadata["section"] == "第一条"
