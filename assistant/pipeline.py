@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 from assistant.answer import ExtractiveAnswerer, GroundedPolicy
 from assistant.config import Settings
@@ -14,6 +14,12 @@ from assistant.errors import ConfigError, KnowledgeBaseError
 from assistant.index import IngestReport, KnowledgeBase, ProgressFn
 from assistant.retrieve import HybridRetriever, RetrieverParams
 from assistant.types import Answer, Hit
+
+if TYPE_CHECKING:
+    from assistant.chat import Conversation
+    from assistant.draft import Drafter
+    from assistant.llm import LLMAnswerer
+    from assistant.llm.draft import LLMDrafter
 
 StreamEvent = Union[tuple[Literal["delta"], str], tuple[Literal["final"], Answer]]  # noqa: UP007
 
@@ -36,14 +42,17 @@ class Assistant:
     kb: KnowledgeBase
     retriever: HybridRetriever
     answerer: ExtractiveAnswerer
+    llm: LLMAnswerer | None = None  # set when DUTY_LLM_BASE_URL and DUTY_LLM_MODEL are configured
 
     def search(self, query: str, *, k: int = 10, role: str | None = None) -> list[Hit]:
         return self.retriever.search(query, k=k, role=role)
 
     def ask(self, question: str, *, role: str | None = None, mode: str | None = None) -> Answer:
         mode = mode or self.settings.mode
+        if mode == "llm":
+            return self._llm().answer(question, role=role)
         if mode != "extractive":
-            raise ConfigError(f"mode {mode!r} is not available; use --mode extractive (LLM mode needs DUTY_LLM_BASE_URL)")
+            raise ConfigError(f"mode {mode!r} is unknown; use extractive or llm")
         return self.answerer.answer(question, role=role)
 
     def ask_stream(self, question: str, *, role: str | None = None, mode: str | None = None) -> Iterator[StreamEvent]:
@@ -52,10 +61,43 @@ class Assistant:
         Extractive answers are complete at once and are streamed line by line; an LLM answerer streams
         tokens, and its final event carries the verified citations.
         """
+        if (mode or self.settings.mode) == "llm":
+            yield from self._llm().stream(question, role=role)
+            return
         answer = self.ask(question, role=role, mode=mode)
         for line in answer.answer.splitlines(keepends=True):
             yield ("delta", line)
         yield ("final", answer)
+
+    def resolve(self, conversation: Conversation, text: str, *, mode: str | None = None) -> tuple[str, str | None]:
+        """A follow-up as a standalone question and the role to answer for; in LLM mode the model rewrites
+        it from the conversation's earlier questions, falling back to the heuristic ``Conversation.resolve``."""
+        question, role = conversation.resolve(text)
+        if (mode or self.settings.mode) == "llm" and conversation.turns:
+            question = self._llm().standalone_question(text, [t.query for t in conversation.turns], fallback=question)
+        return question, role
+
+    def drafter(self, mode: str | None = None) -> Drafter | LLMDrafter:
+        """The 述职报告 drafter: the template one, or in LLM mode one whose prose is verified the same way."""
+        from assistant.draft import Drafter
+
+        mode = mode or self.settings.mode
+        if mode not in {"template", "extractive", "llm"}:
+            raise ConfigError(f"draft mode {mode!r} is unknown; use template or llm")
+        template = Drafter(self.kb, self.retriever)
+        if mode != "llm":
+            return template
+        from assistant.llm.draft import LLMDrafter
+
+        return LLMDrafter(self._llm().client, self.kb, template)
+
+    def _llm(self) -> LLMAnswerer:
+        if self.llm is None:
+            from assistant.llm import require_llm_config
+
+            require_llm_config(self.settings)
+            raise ConfigError("LLM mode is not available in this assistant; build it with build_assistant(settings)")
+        return self.llm
 
     def ingest(self, paths: list[Path], *, progress: ProgressFn | None = None) -> IngestReport:
         return self.kb.ingest(paths, progress=progress)
@@ -79,4 +121,9 @@ def build_assistant(settings: Settings, *, embedder: Embedder | None = None) -> 
     retriever = HybridRetriever(kb, RetrieverParams(depth=settings.candidate_depth, rrf_k=settings.rrf_k))
     policy = GROUNDED_POLICIES.get(embedder.name, GroundedPolicy())
     answerer = ExtractiveAnswerer(kb, retriever, policy=policy, top_k=settings.top_k)
-    return Assistant(settings, embedder, kb, retriever, answerer)
+    llm = None
+    if settings.llm_base_url and settings.llm_model:
+        from assistant.llm import build_llm_answerer
+
+        llm = build_llm_answerer(settings, kb, retriever, answerer, policy=policy)
+    return Assistant(settings, embedder, kb, retriever, answerer, llm)

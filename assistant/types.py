@@ -100,7 +100,9 @@ class RemovedCitation:
     """A citation marker or quote written by the language model that failed verification (LLM mode)."""
 
     marker: str  # as the model wrote it, e.g. "[9]"; "" for a quote that had no marker
-    reason: str  # unknown_passage | quote_not_found | quote_corrected | quote_reattributed | unattributed_quote
+    # unknown_passage | quote_not_found | quote_corrected | quote_reattributed | unattributed_quote
+    # | instruction_in_source | uncited_claim
+    reason: str
     quote: str = ""  # the model's quoted text, when a quote was involved
     replacement: str = ""  # the verified text or marker put in its place, if any
     sentence: str = ""  # the sentence dropped from the answer, if any
