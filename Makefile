@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	$(BIN)/duty chat
+	$(BIN)/duty serve
 
 test: install-test
 	$(BIN)/python -m pytest -q

@@ -188,15 +188,36 @@ def ask(
     from assistant.schema import answer_to_json
 
     assistant = _assistant(kb, ensure_corpus=True)
-    answer = assistant.ask(question, role=role, mode=mode)
-    if as_json:
-        _print_json(answer_to_json(answer))
-    else:
+    if not as_json:
+        _ask_and_print(assistant, question, role=role, mode=mode)
+        return
+    _print_json(answer_to_json(assistant.ask(question, role=role, mode=mode)))
+
+
+def _ask_and_print(assistant, question: str, *, role: str | None, mode: str | None):
+    """Print the answer; in LLM mode as it streams (verified sentence by sentence), then its citations."""
+    if (mode or assistant.settings.mode) != "llm":
+        answer = assistant.ask(question, role=role, mode=mode)
         _print_answer(answer)
+        return answer
+    shown = ""
+    answer = None
+    for kind, value in assistant.ask_stream(question, role=role, mode=mode):
+        if kind == "delta":
+            typer.echo(value, nl=False)
+            shown += value
+        else:
+            answer = value
+    typer.echo("")
+    if answer.answer != shown:  # the final, verified text is authoritative
+        typer.echo(answer.answer)
+    _print_answer(answer, with_text=False)
+    return answer
 
 
-def _print_answer(answer) -> None:
-    typer.echo(answer.answer)
+def _print_answer(answer, *, with_text: bool = True) -> None:
+    if with_text:
+        typer.echo(answer.answer)
     if answer.citations:
         typer.echo("\n引用：")
         for c in answer.citations:
@@ -239,13 +260,12 @@ def chat(
             typer.echo("输入问题即可，例如：班主任的安全职责是什么？ /role 校长 切换角色，/quit 退出。")
             continue
         try:
-            query, role_now = conversation.resolve(line)
-            answer = assistant.ask(query, role=role_now)
+            query, role_now = assistant.resolve(conversation, line)
+            answer = _ask_and_print(assistant, query, role=role_now, mode=None)
         except AssistantError as exc:
             typer.echo(f"错误：{exc}", err=True)
             continue
         conversation.record(line, query, answer)
-        _print_answer(answer)
         typer.echo("")
 
 
@@ -265,6 +285,82 @@ def _pick_role(choice: str, roles: tuple[str, ...]) -> str | None:
     from assistant.retrieve import canonical_role
 
     return canonical_role(choice)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on (0.0.0.0 for the whole network; then set DUTY_API_KEYS)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    kb: KbOption = None,
+) -> None:
+    """Start the HTTP API and the web chat at /; an empty knowledge base is first filled from corpus/.
+
+    Example: duty serve --port 8000, then open http://127.0.0.1:8000/
+    """
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+
+    # The e5 engine uses OpenMP; its default spin-waiting turns a busy CPU into multi-second query tails
+    # (measured: p95 1.7 s → 66 ms for /v1/ask on a loaded 2-core machine). Must be set before it loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    settings = _settings(kb)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"网页对话：http://{shown}:{port}/    API 文档：http://{shown}:{port}/docs    知识库：{settings.kb}")
+    if settings.api_key_list or settings.admin_key_list:
+        typer.echo("已配置 API 密钥：/v1 接口需带 Authorization: Bearer <密钥>。")
+    else:
+        typer.echo("未配置 API 密钥（DUTY_API_KEYS）：只接受本机（127.0.0.1 / ::1）的请求。")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def draft(
+    role: Annotated[str, typer.Option("--role", "-r", help="述职人角色：校长 分管副校长 班主任 教师 教育局")],
+    unit: Annotated[str, typer.Option("--unit", help="单位名称，如 某某镇中心校")],
+    year: Annotated[int, typer.Option("--year", help="述职年度，如 2026")],
+    section: Annotated[str | None, typer.Option("--section", help="只写一部分：1-4 或 履职情况/工作成效/问题/打算")] = None,
+    facts: Annotated[str | None, typer.Option("--facts", help="你的工作事实：文本文件，或 - 从标准输入读取（每行/每句一条）")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="写入 .docx 或 .md 文件（不给则在终端输出 Markdown）")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="template (default) or llm: the model writes prose, citations and facts verified")] = None,
+    kb: KbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Draft a 述职报告 from your facts, every duty cited. Example: duty draft --role 校长 --unit 某某镇中心校 --year 2026 --facts facts.txt --out report.docx"""
+    import time
+
+    from assistant.draft import DraftRequest, draft_to_json, kinds_of, to_docx, to_markdown
+    from assistant.ingest.loaders import decode_text
+
+    if out is not None and out.suffix.lower() not in {".docx", ".md"}:
+        raise AssistantError(f"--out {out}: use a .docx or .md file name")
+    facts_text = ""
+    if facts == "-":
+        facts_text, _ = decode_text("<stdin>", sys.stdin.buffer.read())
+    elif facts:
+        if not Path(facts).is_file():
+            raise AssistantError(f"facts file {facts} not found; give a text file or - for standard input")
+        facts_text, _ = decode_text(facts, Path(facts).read_bytes())
+    assistant = _assistant(kb, ensure_corpus=True)
+    started = time.perf_counter()
+    result = assistant.drafter(mode).draft(DraftRequest(role, unit, year, facts_text, section))
+    kinds = kinds_of(assistant.kb, result)
+    markdown = to_markdown(result, kind_of=kinds)
+    if out is not None:
+        if out.suffix.lower() == ".docx":
+            out.write_bytes(to_docx(result, kind_of=kinds))
+        else:
+            out.write_text(markdown, encoding="utf-8")
+        typer.echo(f"已生成 {out}（{len(result.sections)} 个部分，{len(result.citations)} 条引用，用时 {time.perf_counter() - started:.1f} 秒）。", err=as_json)
+    if as_json:
+        _print_json(draft_to_json(result, markdown=markdown))
+    elif out is None:
+        typer.echo(markdown)
+    for notice in result.notices:
+        typer.echo(f"提示：{notice}", err=True)
 
 
 @app.command(name="eval")
