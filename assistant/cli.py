@@ -103,13 +103,14 @@ def ingest(
     if not paths and not remove:
         raise AssistantError("nothing to do: give files or folders to ingest, or --remove NAME")
     from assistant.index import IngestReport, rebuild_knowledge_base
-    from assistant.pipeline import build_embedder
+    from assistant.pipeline import build_embedders
 
     report = IngestReport()
     if rebuild:
         settings = _settings(kb)
         with _progress() as progress:
-            report = rebuild_knowledge_base(settings.kb, build_embedder(settings), list(paths or []), progress=progress)
+            primary, aux = build_embedders(settings)
+            report = rebuild_knowledge_base(settings.kb, primary, list(paths or []), aux_embedder=aux, progress=progress)
     assistant = _assistant(kb)
     if remove:
         removed = assistant.kb.remove(remove)
@@ -303,9 +304,6 @@ def serve(
 
     from api.app import create_app
 
-    # The e5 engine uses OpenMP; its default spin-waiting turns a busy CPU into multi-second query tails
-    # (measured: p95 1.7 s → 66 ms for /v1/ask on a loaded 2-core machine). Must be set before it loads.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = _settings(kb)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"网页对话：http://{shown}:{port}/    API 文档：http://{shown}:{port}/docs    知识库：{settings.kb}")

