@@ -98,26 +98,20 @@ def char_bigrams(text: str) -> list[str]:
     return grams
 
 
-def words(text: str) -> list[str]:
-    """jieba search-mode words without punctuation and stopwords (lower-cased ASCII)."""
+def _clean(tokens: Iterable[str]) -> list[str]:
     stop = stopwords()
-    out = []
-    for token in get_jieba().cut_for_search(text):
-        token = token.strip().lower()
-        if token and token not in stop and _WORD.search(token):
-            out.append(token)
-    return out
+    cleaned = (token.strip().lower() for token in tokens)
+    return [token for token in cleaned if token and token not in stop and _WORD.search(token)]
+
+
+def words(text: str) -> list[str]:
+    """jieba search-mode words (long words also as their parts) without punctuation and stopwords."""
+    return _clean(get_jieba().cut_for_search(text))
 
 
 def content_words(text: str) -> list[str]:
-    """jieba precise-mode words without punctuation and stopwords: the question's own vocabulary."""
-    stop = stopwords()
-    out = []
-    for token in get_jieba().cut(text):
-        token = token.strip().lower()
-        if token and token not in stop and _WORD.search(token) and token not in out:
-            out.append(token)
-    return out
+    """jieba precise-mode words without punctuation, stopwords or repeats: the question's own vocabulary."""
+    return list(dict.fromkeys(_clean(get_jieba().cut(text))))
 
 
 def bm25_tokens(text: str) -> list[str]:
