@@ -131,6 +131,7 @@ class RetrieverParams:
     w_windows: float = 1.0  # best sentence inside the article, primary model
     w_aux: float = 0.5  # best sentence, second model
     w_focus: float = 0.5  # lexical coverage of the best sentence
+    focus_depth: int = 50  # how deep into each list the sentence focus is scored
     superseded_penalty: float = 0.5
     # A local regulation binds only its own region: unless the question names a place, national texts come first.
     local_penalty: float = 0.8
@@ -175,7 +176,8 @@ class HybridRetriever:
                 lists.append((p.w_aux, [cid for cid, _ in aux]))
             dense_scores = {cid: max(dense_scores.get(cid, -1.0), sim) for cid, sim in windows} | {
                 cid: sim for cid, sim in dense_scores.items() if cid not in dict(windows)}
-        pool = list(dict.fromkeys(cid for _, ids in lists for cid in ids))
+        # Sentence focus is scored only where it can still change the order: the head of each list.
+        pool = list(dict.fromkeys(cid for _, ids in lists for cid in ids[: p.focus_depth]))
         idf = question_weights(self.kb, plan)
         focus = {cid: best_sentence(self.kb.chunks[cid], plan, idf) for cid in pool}
         if self.mode == "hybrid" and pool:
@@ -200,6 +202,8 @@ class HybridRetriever:
             if article in seen_articles:
                 continue
             seen_articles.add(article)
+            if cid not in focus:
+                focus[cid] = best_sentence(chunk, plan, idf)
             span, focus_score = focus[cid]
             hits.append(Hit(chunk, round(fused[cid], 6), len(hits) + 1, span, round(focus_score, 4)))
             if len(hits) >= k:
