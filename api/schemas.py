@@ -66,6 +66,28 @@ class CitationOut(BaseModel):
     end: int
 
 
+class DraftSectionBrief(BaseModel):
+    key: str
+    heading: str
+    text: str
+    placeholders: list[str]
+
+
+class DraftLinkOut(BaseModel):
+    """A chat reply that is a 述职报告 draft: its structure and where to download the .docx."""
+
+    title: str
+    download_url: str = Field(description="GET it (same API key) for the .docx; expires after expires_in_days")
+    filename: str
+    expires_in_days: int
+    role: str
+    unit: str
+    year: int
+    preamble: str
+    sections: list[DraftSectionBrief]
+    closing: str
+
+
 class AskResponse(BaseModel):
     question: str = Field(description="the standalone question that was answered (follow-ups are expanded)")
     answer: str
@@ -75,6 +97,7 @@ class AskResponse(BaseModel):
     related: list[HitOut]
     notices: list[str] | None = None
     session_id: str | None = None
+    draft: DraftLinkOut | None = Field(None, description="set when the question asked for a 述职报告 draft")
 
 
 # ---------------------------------------------------------------- sessions

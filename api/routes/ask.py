@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from api.chat_draft import DraftReply, draft_reply, split_text
 from api.deps import ClientDep, RuntimeDep
 from api.errors import status_for
 from api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
@@ -37,13 +38,20 @@ def search(body: SearchRequest, runtime: RuntimeDep) -> dict:
     response_model_exclude_none=True,
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when `stream` is true"}},
 )
-def ask(body: AskRequest, runtime: RuntimeDep):
+def ask(body: AskRequest, request: Request, runtime: RuntimeDep):
     """Answer from the policy texts with exact citations.
 
     With ``"stream": true`` the answer arrives as Server-Sent Events: ``event: delta`` with ``{"text"}``
     pieces as they are produced, then one ``event: final`` carrying the full JSON answer (citations).
+    A request for a 述职报告 draft is answered with the cited draft and a ``draft`` field with its download link.
     """
     question = check_question(body.question, runtime.settings.max_question_chars)
+    drafted = draft_reply(runtime, question, role=body.role, mode=body.mode, session_id=body.session_id,
+                          base_url=str(request.base_url))
+    if drafted is not None:
+        if body.stream:
+            return StreamingResponse(_draft_events(drafted, body.session_id), media_type="text/event-stream", headers=SSE_HEADERS)
+        return drafted.ask_json(body.session_id)
     turn = prepare_turn(runtime, question, role=body.role, mode=body.mode, session_id=body.session_id)
     if body.stream:
         events = answer_stream(runtime, turn, body.mode)
@@ -52,6 +60,13 @@ def ask(body: AskRequest, runtime: RuntimeDep):
         answer = runtime.assistant.ask(turn.query, role=turn.role, mode=body.mode)
     record_turn(runtime, turn, answer)
     return {**answer_to_json(answer), "session_id": body.session_id}
+
+
+def _draft_events(drafted: DraftReply, session_id: str | None) -> Iterator[str]:
+    """A draft reply as SSE: the text in ``delta`` pieces, then ``final`` with the answer and ``draft``."""
+    for piece in split_text(drafted.answer.answer):
+        yield sse({"text": piece}, event="delta")
+    yield sse(drafted.ask_json(session_id), event="final")
 
 
 def _sse_events(events: Iterator[StreamEvent], session_id: str | None) -> Iterator[str]:

@@ -9,13 +9,16 @@ from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientDep, RuntimeDep
+from api.errors import ApiError
 from api.schemas import CitationOut, Role
 from assistant.draft import DraftRequest, draft_to_json, kinds_of, to_docx, to_markdown
 from assistant.draft.model import MAX_FACTS_CHARS, MAX_UNIT_CHARS, YEAR_RANGE
+from assistant.draft.store import DraftStore
+from assistant.prompts import render
 
 router = APIRouter(prefix="/v1", tags=["draft"], dependencies=[ClientDep])
 
@@ -95,3 +98,16 @@ def content_disposition(unit: str, year: int) -> str:
     """``attachment`` with an ASCII fallback name and the Chinese name in RFC 5987 form."""
     name = _FILENAME_UNSAFE.sub("_", f"{unit}{year}年度述职报告")[:80] + ".docx"
     return f"attachment; filename=\"duty-report-{year}.docx\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@router.get("/drafts/{draft_id}.docx", response_class=FileResponse,
+            responses={200: {"content": {DOCX_MEDIA_TYPE: {}}, "description": "the .docx of a draft made in chat"}})
+def download_draft(draft_id: str, runtime: RuntimeDep) -> FileResponse:
+    """The Word document of a draft written in chat (its link is in the chat reply); 404 once expired."""
+    path = DraftStore.for_kb(runtime.assistant.kb.root).path(draft_id)
+    if path is None:
+        raise ApiError(404, "unknown or expired draft; ask for the draft again in chat")
+    name = quote(render("draft_chat", "download_name"), safe="")
+    return FileResponse(path, media_type=DOCX_MEDIA_TYPE, headers={
+        "Content-Disposition": f"attachment; filename=\"duty-report-draft.docx\"; filename*=UTF-8''{name}",
+        "Cache-Control": "private, no-store"})

@@ -13,9 +13,10 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from api.chat_draft import DraftReply, draft_reply, split_text
 from api.deps import ClientDep, RuntimeDep
 from api.errors import ApiError
 from api.routes.ask import SSE_HEADERS
@@ -97,7 +98,7 @@ def history_of(messages: list[ChatMessage], role: str | None) -> Conversation:
 
 
 @router.post("/chat/completions")
-def chat_completions(body: ChatCompletionRequest, runtime: RuntimeDep):
+def chat_completions(body: ChatCompletionRequest, request: Request, runtime: RuntimeDep):
     """OpenAI chat completion (JSON, or ``data:`` chunks ending with ``data: [DONE]`` when streaming)."""
     if body.model != MODEL_ID:
         raise ApiError(404, f"the model {body.model!r} does not exist; use {MODEL_ID!r} (GET /v1/models)")
@@ -106,6 +107,9 @@ def chat_completions(body: ChatCompletionRequest, runtime: RuntimeDep):
         raise ApiError(400, "the last message must come from the user and hold the question")
     question = check_question(message_text(last), runtime.settings.max_question_chars)
     role = role_from(body.messages, body.user)
+    drafted = draft_reply(runtime, question, role=role, mode=body.mode, session_id=body.session_id, base_url=str(request.base_url))
+    if drafted is not None:
+        return _draft_completion(drafted, PreparedTurn(question, question, role, body.session_id), body)
     history = None if body.session_id else history_of(body.messages[:-1], role)
     turn = prepare_turn(runtime, question, role=role, mode=body.mode, session_id=body.session_id, history=history)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -126,6 +130,41 @@ def chat_completions(body: ChatCompletionRequest, runtime: RuntimeDep):
         "system_fingerprint": None,
         **_extras(answer, turn),
     }
+
+
+def _draft_completion(drafted: DraftReply, turn: PreparedTurn, body: ChatCompletionRequest):
+    """A chat completion whose content is the cited draft and its download link; ``draft`` holds the link."""
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    content = drafted.answer.answer
+    extras = {**_extras(drafted.answer, turn), "draft": drafted.draft}
+    if body.stream:
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        chunks = _draft_chunks(content, extras, completion_id, _usage(turn, content) if include_usage else None)
+        return StreamingResponse(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
+    return {
+        "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": MODEL_ID,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": _usage(turn, content),
+        "system_fingerprint": None,
+        **extras,
+    }
+
+
+def _draft_chunks(content: str, extras: dict, completion_id: str, usage: dict | None) -> Iterator[str]:
+    head = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": MODEL_ID,
+            "system_fingerprint": None}
+
+    def chunk(delta: dict, finish: str | None = None, **extra: object) -> str:
+        return sse({**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra})
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in split_text(content):
+        yield chunk({"content": piece})
+    yield chunk({}, "stop", **extras)
+    if usage is not None:
+        yield sse({**head, "choices": [], "usage": usage})
+    yield sse("[DONE]")
 
 
 def _extras(answer: Answer, turn: PreparedTurn) -> dict:

@@ -137,7 +137,8 @@ async function ask(question) {
       else if (event === "error") throw new ApiError(data.status || 500, data.error);
     }
     if (!final) throw new ApiError(500, "回答没有完整返回，请重试。");
-    renderAnswer(bubble, final);
+    if (final.draft) renderDraft(bubble, final);
+    else renderAnswer(bubble, final);
   } catch (error) {
     bubble.className = "message assistant error";
     bubble.replaceChildren(el("div", { className: "who" }, "出错了"), el("div", { className: "text" }, error.message));
@@ -215,6 +216,57 @@ function renderAnswer(bubble, answer) {
   }
   for (const notice of answer.notices || []) parts.push(el("p", { className: "notice" }, notice));
   bubble.replaceChildren(...parts);
+}
+
+// ------------------------------------------------------------------ drafts written in chat
+/** A chat answer that is a 述职报告 draft: title, sections with clickable [n], 依据 list, 「下载 Word」. */
+function renderDraft(bubble, answer) {
+  const draft = answer.draft;
+  bubble.className = "message assistant answer draft-card";
+  bubble.dataset.grounded = String(answer.grounded);
+  const parts = [el("div", { className: "who" }, "政策助手 · 述职报告草稿"), el("h3", { className: "draft-title" }, draft.title)];
+  for (const notice of answer.notices || []) parts.push(el("p", { className: "notice" }, notice));
+  if (draft.preamble) parts.push(answerBody(draft.preamble, answer.citations)[0]);
+  for (const section of draft.sections) {
+    parts.push(el("h4", { className: "draft-heading" }, section.heading));
+    const [body] = answerBody(section.text, answer.citations);
+    for (const line of body.children) {
+      if (section.placeholders.includes(line.textContent)) line.classList.add("draft-todo");
+    }
+    parts.push(body);
+  }
+  if (draft.closing) parts.push(el("p", { className: "draft-closing" }, draft.closing));
+  if (answer.citations.length) {
+    const list = el("ol", { className: "citations" }, ...answer.citations.map((c) => el("li", {},
+      citeButton(c), " ",
+      el("button", { type: "button", className: "link", onclick: () => openCitation(c) }, `《${c.doc_title}》${shortSection(c.section)}`),
+      el("span", { className: "file" }, ` · ${c.source}`))));
+    parts.push(el("div", { className: "refs" }, el("h3", {}, "引用依据"), list));
+  }
+  const status = el("span", { className: "status" });
+  const button = el("button", { type: "button", className: "draft-download", onclick: () => downloadDraft(draft, button, status) }, "下载 Word");
+  parts.push(el("div", { className: "panel-actions" }, button, " ", status));
+  bubble.replaceChildren(...parts);
+}
+
+/** GET the .docx (with the API key, so a plain link would not do) and save it under the draft's file name. */
+async function downloadDraft(draft, button, status) {
+  button.disabled = true;
+  status.textContent = "";
+  try {
+    const response = await fetch(new URL(draft.download_url, location.href).pathname, { headers: authHeaders() });
+    if (!response.ok) throw await errorFrom(response);
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: draft.filename });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (error) {
+    status.textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ------------------------------------------------------------------ source panel
