@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import Runtime
 from api.errors import BodyLimit, install_error_handlers
+from api.ratelimit import RateLimiter, limit_for
 from api.routes import ask, documents, draft, health, openai_compat, sessions, web
 from api.routes.web import STATIC_DIR
 from api.uploads import MAX_FILES_PER_UPLOAD
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runtime = None
+    app.state.rate_limiter = RateLimiter(limit_for(settings))
     install_error_handlers(app)
     upload_limit = settings.max_upload_mb * 1024 * 1024 * MAX_FILES_PER_UPLOAD + JSON_BODY_LIMIT
     app.add_middleware(BodyLimit, default=JSON_BODY_LIMIT, by_path={"/v1/documents": upload_limit})

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 
 from api.errors import ApiError
+from api.ratelimit import RateLimiter, retry_after
 from assistant.chat import SessionStore
 from assistant.config import Settings
 from assistant.pipeline import Assistant
@@ -129,8 +130,10 @@ def check_client(request: Request, settings: Settings, *, admin: bool = False) -
             raise ApiError(401, "missing API key: send the header 'Authorization: Bearer <key>' (keys are set by DUTY_API_KEYS)",
                            headers={"WWW-Authenticate": "Bearer"})
         if not _matches(token, keys):
+            _spend(request, RateLimiter.identity("addr", request.client.host if request.client else "?"))
             raise ApiError(401, "invalid API key; ask the administrator for a key listed in DUTY_API_KEYS",
                            headers={"WWW-Authenticate": "Bearer"})
+        _spend(request, RateLimiter.identity("key", token))
         if admin and settings.admin_key_list and not _matches(token, settings.admin_key_list):
             raise ApiError(403, "this key may ask questions but not change documents; use a key from DUTY_ADMIN_KEYS")
     else:
@@ -142,7 +145,18 @@ def check_client(request: Request, settings: Settings, *, admin: bool = False) -
         if hostname not in LOOPBACK_NAMES and not is_loopback(hostname):
             # A loopback client addressing us by a foreign name is a DNS-rebinding page, not a person.
             raise ApiError(403, f"host name {hostname!r} is not served without API keys; open http://127.0.0.1 instead")
+        _spend(request, RateLimiter.identity("addr", client or "?"))
     _check_origin(request, settings)
+
+
+def _spend(request: Request, identity: str) -> None:
+    """One request from ``identity``'s budget (DUTY_RATE_LIMIT_PER_MIN); 429 with Retry-After when it is spent."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    wait = limiter.take(identity) if limiter is not None else 0.0
+    if limiter is not None and wait:
+        raise ApiError(429, f"too many requests: the limit is {limiter.per_min} a minute per key "
+                            f"(DUTY_RATE_LIMIT_PER_MIN); try again in {retry_after(wait)} s",
+                       headers={"Retry-After": retry_after(wait)})
 
 
 def require_client(request: Request, settings: SettingsDep) -> None:
