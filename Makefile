@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DUTY_KB ?= $(CURDIR)/.kb
 
-.PHONY: run test install install-test lint eval clean
+.PHONY: run test install install-test lint eval bench loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,13 @@ lint: install-test
 eval: install-test
 	$(BIN)/python -m eval.report
 
+# 50 concurrent clients for 60 s (search/ask/chat + one upload) against duty serve on a copy of $(DUTY_KB).
+loadtest: install-test
+	$(BIN)/python -m eval.loadtest --clients 50 --duration 60
+
 clean:
 	rm -rf $(VENV) .kb .pytest_cache
+
+# Scale and speed benchmark (slow; not part of `make test`): eval/reports/bench.md + bench.png
+bench: install-test
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m eval.bench

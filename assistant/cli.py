@@ -97,21 +97,25 @@ def ingest(
     kb: KbOption = None,
     remove: Annotated[list[str] | None, typer.Option("--remove", help="remove a document by file name (repeatable)")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="drop the index and re-embed everything (e.g. after changing DUTY_EMBEDDER)")] = False,
+    bulk: Annotated[bool, typer.Option("--bulk", help="bulk profile for large corpora: no sentence vectors, parallel parsing (DUTY_BULK=1)")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add or update policy files; unchanged files are skipped. Example: duty ingest corpus/ ../laws/"""
     if not paths and not remove:
         raise AssistantError("nothing to do: give files or folders to ingest, or --remove NAME")
     from assistant.index import IngestReport, rebuild_knowledge_base
-    from assistant.pipeline import build_embedders
+    from assistant.pipeline import build_embedders, kb_options
 
     report = IngestReport()
     if rebuild:
         settings = _settings(kb)
         with _progress() as progress:
             primary, aux = build_embedders(settings)
-            report = rebuild_knowledge_base(settings.kb, primary, list(paths or []), aux_embedder=aux, progress=progress)
+            options = kb_options(settings) | ({"bulk": True} if bulk else {})
+            report = rebuild_knowledge_base(settings.kb, primary, list(paths or []), aux_embedder=aux, progress=progress, **options)
     assistant = _assistant(kb)
+    if bulk:
+        assistant.kb.bulk = True
     if remove:
         removed = assistant.kb.remove(remove)
         report.removed, report.skipped = removed.removed, report.skipped + removed.skipped
@@ -231,8 +235,11 @@ def _print_answer(answer, *, with_text: bool = True) -> None:
 def chat(
     role: RoleOption = None,
     kb: KbOption = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="where 「帮我写述职报告……」 drafts are saved as .docx")] = Path("."),
 ) -> None:
-    """Interactive chat in the terminal. Commands: /role 班主任 · /help · /quit"""
+    """Interactive chat in the terminal. Commands: /role 班主任 · /help · /quit
+
+    「帮我写述职报告的履职情况部分，我们今年……」 writes a cited draft and saves it as .docx in --out-dir."""
     from assistant.chat import Conversation
     from assistant.config import ROLES
 
@@ -261,6 +268,8 @@ def chat(
             typer.echo("输入问题即可，例如：班主任的安全职责是什么？ /role 校长 切换角色，/quit 退出。")
             continue
         try:
+            if _chat_draft(assistant, line, conversation.role, out_dir):
+                continue
             query, role_now = assistant.resolve(conversation, line)
             answer = _ask_and_print(assistant, query, role=role_now, mode=None)
         except AssistantError as exc:
@@ -268,6 +277,34 @@ def chat(
             continue
         conversation.record(line, query, answer)
         typer.echo("")
+
+
+def _chat_draft(assistant, line: str, role: str | None, out_dir: Path) -> bool:
+    """Answer a drafting request with the Markdown draft and a .docx in ``out_dir``; False for other lines."""
+    from assistant.draft.chat import docx_filename, draft_from_chat
+    from assistant.prompts import render
+
+    made = draft_from_chat(assistant, line, role=role)
+    if made is None:
+        return False
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = _free_path(out_dir / docx_filename(made.draft))
+    path.write_bytes(made.docx)
+    typer.echo(made.markdown)
+    for notice in made.draft.notices:
+        typer.echo(f"提示：{notice}", err=True)
+    typer.echo(render("draft_chat", "saved_line", path=path) + "\n")
+    return True
+
+
+def _free_path(path: Path) -> Path:
+    """``path``, or ``name-2.docx``, ``name-3.docx``… when it exists already."""
+    n = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate
 
 
 def _read_line(prompt: str) -> str | None:

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     st_model_path: Path | None = Field(None, description="local sentence-transformers model folder (embedder=st)")
     corpus_dir: Path | None = Field(None, description="policy texts ingested on first start; default: bundled corpus/")
 
+    # scale
+    chroma_url: str | None = Field(None, description="Chroma server, e.g. http://127.0.0.1:8001; unset = embedded store in the KB")
+    chroma_prefix: str = Field("", description="collection-name prefix on a shared Chroma server; default: hash of the KB path")
+    bulk: bool = Field(False, description="bulk ingest profile: article vectors only (no sentence windows), parallel parsing")
+    bulk_vectors: bool = Field(True, description="with DUTY_BULK: False = bulk documents get BM25 only, no vectors")
+    commit_every: int = Field(200, description="commit every N changed files, so an interrupted ingest resumes where it stopped")
+
     # retrieval
     top_k: int = 8
     candidate_depth: int = 100
@@ -50,6 +57,8 @@ class Settings(BaseSettings):
     admin_keys: str = Field("", description="comma-separated Bearer keys that may upload/delete documents; empty = any API key")
     max_upload_mb: int = 20
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS; empty = closed")
+    rate_limit_per_min: int | None = Field(
+        None, description="requests per minute per API key (per client address without keys); 0 = off; unset = 120 with keys, off loopback-only")
 
     # WeCom (企业微信): self-built app and 智能机器人 (AI bot) channels
     wecom_corp_id: str | None = None

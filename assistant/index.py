@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +25,7 @@ from assistant.bm25 import BM25Index
 from assistant.embed import Embedder, EmbeddingCache
 from assistant.errors import AssistantError, CorpusError, EmbedderMismatchError, KnowledgeBaseError
 from assistant.ingest import discover_files, document_meta, load_file, parse_structure, split_into_chunks
+from assistant.ingest.loaders import LoadedFile
 from assistant.ingest.metadata import title_key
 from assistant.text import bm25_tokens, sentence_spans
 from assistant.types import Chunk, DocMeta, SourceDoc
@@ -81,10 +83,19 @@ def doc_id_for(source: str) -> str:
 class KnowledgeBase:
     """Documents, chunks and both search indexes under one directory."""
 
-    def __init__(self, root: Path, embedder: Embedder, aux_embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, root: Path, embedder: Embedder, aux_embedder: Embedder | None = None, *, chroma_url: str | None = None,
+        chroma_prefix: str = "", bulk: bool = False, bulk_vectors: bool = True, commit_every: int = 200,
+    ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.embedder = embedder
         self.aux_embedder = aux_embedder
+        self.chroma_url = chroma_url or None  # a Chroma server instead of the embedded store under root/chroma
+        self.chroma_prefix = chroma_prefix
+        self.bulk = bulk  # bulk profile: article vectors only (no sentence windows), parsing in a process pool
+        self.bulk_vectors = bulk_vectors  # False: bulk documents are found by BM25 only (no model time at all)
+        self.commit_every = max(1, commit_every)  # an interrupted ingest keeps every committed batch of files
+        self._pending_tokens: dict[str, list[str]] = {}  # chunk id → BM25 tokens computed while parsing
         self._client = None
         self._collections: dict[str, object] = {}
         self._manifest: dict = {}
@@ -112,6 +123,8 @@ class KnowledgeBase:
         if not path.exists():
             self._manifest = {"format": FORMAT_VERSION, "embedder": self.embedder.name, "dim": self.embedder.dim,
                               "aux_embedder": self._aux_name, "generation": 0, "documents": {}}
+            if self.chroma_url:
+                self._manifest["chroma_prefix"] = _new_chroma_prefix(self.root, self.chroma_prefix)
             return
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -127,7 +140,14 @@ class KnowledgeBase:
         docs: dict[str, SourceDoc] = {}
         chunks: dict[str, Chunk] = {}
         tokens: dict[str, list[str]] = {}
+        # Document files are immutable (named by doc id and content hash): keep what is already loaded.
+        loaded = {(e["file"], e.get("processing")) for e in self._manifest.get("documents", {}).values()}
         for source, entry in manifest["documents"].items():
+            if (entry["file"], entry.get("processing")) in loaded and entry["doc_id"] in self.docs and all(c in self.chunks for c in entry["chunks"]):
+                docs[entry["doc_id"]] = self.docs[entry["doc_id"]]
+                for cid in entry["chunks"]:
+                    chunks[cid], tokens[cid] = self.chunks[cid], self.chunk_tokens[cid]
+                continue
             data = json.loads((self.root / "docs" / entry["file"]).read_text(encoding="utf-8"))
             doc = SourceDoc(
                 doc_id=entry["doc_id"], source=source, path=data["path"], sha256=entry["sha256"], text=data["text"],
@@ -141,7 +161,7 @@ class KnowledgeBase:
                     kind=raw["kind"], ordinal=raw["ordinal"], doc_kind=doc.meta.kind,
                 )
                 chunks[chunk.chunk_id] = chunk
-                tokens[chunk.chunk_id] = raw["tokens"]
+                tokens[chunk.chunk_id] = list(map(sys.intern, raw["tokens"]))  # one copy of each term: ~3× less memory
         bm25_dir = self.root / "bm25" / str(manifest["generation"])
         bm25 = BM25Index.load(bm25_dir) if (bm25_dir / "terms.json").exists() else BM25Index.build(list(tokens), list(tokens.values()))
         self._manifest, self.docs, self.chunks, self.chunk_tokens, self.bm25 = manifest, docs, chunks, tokens, bm25
@@ -177,37 +197,64 @@ class KnowledgeBase:
         return self.aux_embedder.name if self.aux_embedder else ""
 
     # ------------------------------------------------------------------ dense store
+    def _collection_name(self, name: str) -> str:
+        """On a shared Chroma server every KB gets its own collections, named by the prefix in its manifest."""
+        if not self.chroma_url:
+            return name
+        prefix = self._manifest.get("chroma_prefix") or _new_chroma_prefix(self.root, self.chroma_prefix, unique=False)
+        return f"{prefix}-{name}"
+
     def _collection_handle(self, name: str = COLLECTION):
-        if name not in self._collections:
+        full = self._collection_name(name)
+        if full not in self._collections:
+            where = self.chroma_url or self.root / "chroma"
             try:
                 import chromadb
 
                 if self._client is None:
-                    self._client = chromadb.PersistentClient(
-                        path=str(self.root / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=True)
-                    )
+                    settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=True)
+                    if self.chroma_url:
+                        host, port, ssl = _parse_chroma_url(self.chroma_url)
+                        self._client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+                    else:
+                        self._client = chromadb.PersistentClient(path=str(self.root / "chroma"), settings=settings)
                 model = self._aux_name if name == AUX_WINDOWS else self.embedder.name
-                self._collections[name] = self._client.get_or_create_collection(
-                    name, embedding_function=None, metadata={"hnsw:space": "cosine", "embedder": model}
+                self._collections[full] = self._client.get_or_create_collection(
+                    full, embedding_function=None, metadata={"hnsw:space": "cosine", "embedder": model}
                 )
             except Exception as exc:
-                raise KnowledgeBaseError(f"cannot open the vector store under {self.root / 'chroma'} ({exc})") from exc
-        return self._collections[name]
+                raise KnowledgeBaseError(f"cannot open the vector store at {where} ({exc}); is the Chroma server running?") from exc
+        return self._collections[full]
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Nearest articles by cosine similarity; ids not in the committed manifest are ignored."""
         if not self.chunks:
             return []
-        return [(cid, sim) for cid, sim in self._query(COLLECTION, vector, k + 20) if cid in self.chunks][:k]
+        n = k + 20
+        while True:
+            results = self._query(COLLECTION, vector, n)
+            found = [(cid, sim) for cid, sim in results if cid in self.chunks]
+            # Vectors of an uncommitted ingest (running in another process, or killed mid-way) are skipped;
+            # look deeper until k committed articles are found, so they cannot crowd out the answer.
+            if len(found) >= k or len(results) < n:
+                return found[:k]
+            n *= 4
 
     def window_search(self, vector: np.ndarray, k: int, *, aux: bool = False) -> list[tuple[str, float]]:
         """Articles ranked by their best-matching sentence (max over the sentence vectors of each article)."""
         if not self.chunks or (aux and self.aux_embedder is None):
             return []
+        n = 3 * k
+        while True:
+            results = self._query(AUX_WINDOWS if aux else WINDOWS, vector, n)
+            committed = [(wid, sim) for wid, sim in results if wid.rsplit(":", 1)[0] in self.chunks]
+            if len(committed) >= 3 * k or len(results) < n:
+                break
+            n *= 4  # uncommitted sentence vectors took some of the places: look deeper (see dense_search)
         best: dict[str, float] = {}
-        for wid, sim in self._query(AUX_WINDOWS if aux else WINDOWS, vector, 3 * k):
+        for wid, sim in committed[: 3 * k]:
             cid = wid.rsplit(":", 1)[0]
-            if cid in self.chunks and sim > best.get(cid, -2.0):
+            if sim > best.get(cid, -2.0):
                 best[cid] = sim
         return sorted(best.items(), key=lambda item: -item[1])[:k]
 
@@ -250,43 +297,62 @@ class KnowledgeBase:
         report.skipped.extend(f"{s.path.name}: {s.reason}" for s in skipped)
         with self._write_lock():
             manifest = json.loads(json.dumps(self._manifest))
-            new_docs: list[tuple[SourceDoc, list[Chunk]]] = []
+            pending: list[tuple[Path, LoadedFile, bool]] = []
             seen_sources: dict[str, Path] = {}
-            for index, path in enumerate(files):
+            committed = False
+            with _Parser(parallel=self.bulk) as parser:
+                for index, path in enumerate(files):
+                    if progress:
+                        progress("读取与解析", index, len(files))
+                    source = path.name
+                    if source in seen_sources:
+                        report.skipped.append(f"{source}: same file name as {seen_sources[source]}; rename one of them")
+                        continue
+                    seen_sources[source] = path
+                    try:
+                        loaded = load_file(path)
+                    except CorpusError as exc:
+                        report.skipped.append(str(exc))
+                        continue
+                    old = manifest["documents"].get(source)
+                    if old and old["sha256"] == loaded.sha256 and old.get("processing") == PROCESSING_VERSION:
+                        report.unchanged.append(source)
+                        continue
+                    pending.append((path, loaded, bool(old)))
+                    if len(pending) >= self.commit_every and index < len(files) - 1:
+                        # Commit in batches: a killed ingest keeps what it finished, and a re-run skips those files.
+                        if self._ingest_batch(parser, pending, manifest, report, progress):
+                            self._commit(manifest, sweep=False)
+                            committed = True
+                        pending = []
                 if progress:
-                    progress("读取与解析", index, len(files))
-                source = path.name
-                if source in seen_sources:
-                    report.skipped.append(f"{source}: same file name as {seen_sources[source]}; rename one of them")
-                    continue
-                seen_sources[source] = path
-                try:
-                    loaded = load_file(path)
-                except CorpusError as exc:
-                    report.skipped.append(str(exc))
-                    continue
-                old = manifest["documents"].get(source)
-                if old and old["sha256"] == loaded.sha256 and old.get("processing") == PROCESSING_VERSION:
-                    report.unchanged.append(source)
-                    continue
-                try:
-                    doc, chunks = build_document(path, loaded.text, loaded.sha256, loaded.encoding)
-                except AssistantError as exc:
-                    report.skipped.append(str(exc))
-                    continue
-                if not chunks:
-                    report.skipped.append(f"{source}: no text to index after parsing")
-                    continue
-                (report.updated if old else report.added).append(source)
-                new_docs.append((doc, chunks))
-            if progress:
-                progress("读取与解析", len(files), len(files))
-            if new_docs:
-                report.chunks_embedded = self._store(new_docs, manifest, progress)
-            if new_docs:
-                self._commit(manifest)
+                    progress("读取与解析", len(files), len(files))
+                if self._ingest_batch(parser, pending, manifest, report, progress):
+                    self._commit(manifest)
+                elif committed:
+                    self._sweep()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _ingest_batch(self, parser: _Parser, pending: list[tuple[Path, LoadedFile, bool]], manifest: dict,
+                      report: IngestReport, progress: ProgressFn | None) -> bool:
+        """Parse, embed and stage a batch of changed files; True when the manifest has something to commit."""
+        new_docs: list[tuple[SourceDoc, list[Chunk]]] = []
+        for (path, _, is_update), parsed in zip(pending, parser.parse(pending), strict=True):
+            if isinstance(parsed, str):
+                report.skipped.append(parsed)
+                continue
+            doc, chunks, tokens = parsed
+            if not chunks:
+                report.skipped.append(f"{path.name}: no text to index after parsing")
+                continue
+            (report.updated if is_update else report.added).append(path.name)
+            new_docs.append((doc, chunks))
+            self._pending_tokens.update(tokens)
+        if not new_docs:
+            return False
+        report.chunks_embedded += self._store(new_docs, manifest, progress)
+        return True
 
     def remove(self, names: Iterable[str]) -> IngestReport:
         """Remove documents by file name (or path; only its name counts)."""
@@ -314,14 +380,17 @@ class KnowledgeBase:
             if progress:
                 progress("向量化", done, total)
 
-        windows = [(f"{c.chunk_id}:{i}", window_text(c, span)) for c in all_chunks for i, span in enumerate(sentence_windows(c))]
+        windows = [] if self.bulk else [
+            (f"{c.chunk_id}:{i}", window_text(c, span)) for c in all_chunks for i, span in enumerate(sentence_windows(c))
+        ]
         total = len(all_chunks) + len(windows) * (2 if self.aux_embedder else 1)
         try:
-            vectors = cache.embed(self.embedder, [c.index_text() for c in all_chunks], progress=advance)
-            self._upsert(COLLECTION, [c.chunk_id for c in all_chunks], vectors)
+            if not self.bulk or self.bulk_vectors:
+                vectors = cache.embed(self.embedder, [c.index_text() for c in all_chunks], progress=advance)
+                self._upsert(COLLECTION, [c.chunk_id for c in all_chunks], vectors)
             window_ids = [w for w, _ in windows]
             self._upsert(WINDOWS, window_ids, cache.embed(self.embedder, [t for _, t in windows], progress=advance))
-            if self.aux_embedder is not None:
+            if self.aux_embedder is not None and windows:
                 self._upsert(AUX_WINDOWS, window_ids, cache.embed(self.aux_embedder, [t for _, t in windows], batch_size=64, progress=advance))
         finally:
             cache.close()
@@ -331,7 +400,7 @@ class KnowledgeBase:
                 "path": doc.path, "text": doc.text, "meta": asdict(doc.meta), "encoding": doc.encoding,
                 "chunks": [
                     {"chunk_id": c.chunk_id, "section": c.section, "start": c.start, "end": c.end, "kind": c.kind,
-                     "ordinal": c.ordinal, "tokens": bm25_tokens(c.index_text())}
+                     "ordinal": c.ordinal, "tokens": self._pending_tokens.pop(c.chunk_id, None) or bm25_tokens(c.index_text())}
                     for c in chunks
                 ],
             }
@@ -347,11 +416,16 @@ class KnowledgeBase:
         for i in range(0, len(ids), 1000):
             collection.upsert(ids=ids[i : i + 1000], embeddings=vectors[i : i + 1000].tolist())
 
-    def _commit(self, manifest: dict) -> None:
+    def _commit(self, manifest: dict, *, sweep: bool = True) -> None:
         manifest["generation"] = int(manifest.get("generation", 0)) + 1
         ids: list[str] = []
         token_lists: list[list[str]] = []
+        loaded = {e["file"] for e in self._manifest.get("documents", {}).values()}
         for entry in manifest["documents"].values():
+            if entry["file"] in loaded and all(c in self.chunk_tokens for c in entry["chunks"]):
+                ids.extend(entry["chunks"])  # already in memory: no need to re-read the file
+                token_lists.extend(self.chunk_tokens[c] for c in entry["chunks"])
+                continue
             data = json.loads((self.root / "docs" / entry["file"]).read_text(encoding="utf-8"))
             for raw in data["chunks"]:
                 ids.append(raw["chunk_id"])
@@ -359,7 +433,8 @@ class KnowledgeBase:
         BM25Index.build(ids, token_lists).save(self.root / "bm25" / str(manifest["generation"]))
         _atomic_write(self.manifest_path, json.dumps(manifest, ensure_ascii=False, indent=1))
         self._load()
-        self._sweep()
+        if sweep:
+            self._sweep()
 
     def _sweep(self) -> None:
         """Delete what no committed manifest refers to: old document files, BM25 generations, stray vectors."""
@@ -390,7 +465,8 @@ def window_text(chunk: Chunk, span: tuple[int, int]) -> str:
 
 
 def rebuild_knowledge_base(
-    root: Path, embedder: Embedder, paths: list[Path], *, aux_embedder: Embedder | None = None, progress: ProgressFn | None = None
+    root: Path, embedder: Embedder, paths: list[Path], *, aux_embedder: Embedder | None = None, progress: ProgressFn | None = None,
+    **options,
 ) -> IngestReport:
     """Build a fresh index (e.g. with another embedder) beside the old one and swap it in at the end.
 
@@ -410,18 +486,38 @@ def rebuild_knowledge_base(
                 shutil.copytree(item, staging / item.name)
             else:
                 shutil.copy2(item, staging / item.name)
-    kb = KnowledgeBase(staging, embedder, aux_embedder)
+    kb = KnowledgeBase(staging, embedder, aux_embedder, **options)  # options: chroma_url, bulk, ... as for KnowledgeBase
     try:
         report = kb.ingest(paths, progress=progress)
     finally:
         kb.close()
     retired = root.with_name(root.name + ".old")
     shutil.rmtree(retired, ignore_errors=True)
+    old_prefix = _manifest_value(root, "chroma_prefix")
     if root.exists():
         os.replace(root, retired)
     os.replace(staging, root)
     shutil.rmtree(retired, ignore_errors=True)
+    if options.get("chroma_url") and old_prefix:
+        _drop_server_collections(options["chroma_url"], old_prefix)  # the old KB's vectors on the shared server
     return report
+
+
+def _manifest_value(root: Path, key: str) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return str(json.loads((root / MANIFEST).read_text(encoding="utf-8")).get(key) or "")
+    return ""
+
+
+def _drop_server_collections(url: str, prefix: str) -> None:
+    """Delete a retired KB's collections from a Chroma server (best effort: a leftover only costs space)."""
+    import chromadb
+
+    host, port, ssl = _parse_chroma_url(url)
+    client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chromadb.Settings(anonymized_telemetry=False))
+    for name in (COLLECTION, WINDOWS, AUX_WINDOWS):
+        with contextlib.suppress(Exception):
+            client.delete_collection(f"{prefix}-{name}")
 
 
 def build_document(path: Path, text: str, sha256: str, encoding: str) -> tuple[SourceDoc, list[Chunk]]:
@@ -429,6 +525,63 @@ def build_document(path: Path, text: str, sha256: str, encoding: str) -> tuple[S
     meta = document_meta(path, text, structure.title)
     doc = SourceDoc(doc_id_for(path.name), path.name, str(path), sha256, text, meta, encoding)
     return doc, split_into_chunks(doc, structure)
+
+
+def _parse_one(path: Path, text: str, sha256: str, encoding: str) -> tuple[SourceDoc, list[Chunk], dict[str, list[str]]] | str:
+    """Parse one file and tokenise its chunks for BM25; a message instead when it cannot be parsed."""
+    try:
+        doc, chunks = build_document(path, text, sha256, encoding)
+    except AssistantError as exc:
+        return str(exc)
+    return doc, chunks, {c.chunk_id: bm25_tokens(c.index_text()) for c in chunks}
+
+
+class _Parser:
+    """Parses batches of files in this process, or (bulk profile) in a process pool started on first use."""
+
+    def __init__(self, *, parallel: bool) -> None:
+        self._parallel = parallel and (os.cpu_count() or 1) > 1
+        self._pool = None
+
+    def __enter__(self) -> _Parser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def parse(self, pending: list[tuple[Path, LoadedFile, bool]]) -> list:
+        args = [(path, loaded.text, loaded.sha256, loaded.encoding) for path, loaded, _ in pending]
+        if not self._parallel or len(args) < 8:
+            return [_parse_one(*a) for a in args]
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: the parent holds Chroma's and SQLite's threads and locks.
+            self._pool = ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
+        return list(self._pool.map(_parse_one, *zip(*args, strict=True), chunksize=4))
+
+
+def _new_chroma_prefix(root: Path, configured: str, *, unique: bool = True) -> str:
+    """Collection-name prefix for one KB on a shared server: the configured one or a hash of the KB path,
+    plus a random part so a rebuild (staged beside the live KB) never writes into the live collections."""
+    import hashlib
+    import uuid
+
+    base = configured.strip() or "kb" + hashlib.sha1(str(root).encode("utf-8")).hexdigest()[:10]
+    return f"{base}-{uuid.uuid4().hex[:8]}" if unique else base
+
+
+def _parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    """``http://host:8001`` → (host, port, ssl)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if not parts.hostname:
+        raise KnowledgeBaseError(f"DUTY_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8001")
+    ssl = parts.scheme == "https"
+    return parts.hostname, parts.port or (443 if ssl else 8000), ssl
 
 
 def _find_superseded(docs: Iterable[SourceDoc]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal, Union
 from assistant.answer import ExtractiveAnswerer, GroundedPolicy
 from assistant.config import Settings
 from assistant.embed import Embedder, build_aux_embedder, build_embedder
-from assistant.errors import ConfigError, KnowledgeBaseError
+from assistant.errors import ConfigError, KnowledgeBaseError, RetrievalError
 from assistant.index import IngestReport, KnowledgeBase, ProgressFn
 from assistant.retrieve import HybridRetriever, RetrieverParams
 from assistant.types import Answer, Hit
@@ -45,10 +45,21 @@ class Assistant:
     llm: LLMAnswerer | None = None  # set when DUTY_LLM_BASE_URL and DUTY_LLM_MODEL are configured
 
     def search(self, query: str, *, k: int = 10, role: str | None = None) -> list[Hit]:
+        self._check_question(query)
         return self.retriever.search(query, k=k, role=role)
+
+    def _check_question(self, text: str) -> None:
+        # The HTTP layer checks this too; the CLI and library callers are held to the same limit.
+        limit = self.settings.max_question_chars
+        if len(text.strip()) > limit:
+            raise RetrievalError(f"the question has {len(text.strip())} characters; the limit is {limit} (DUTY_MAX_QUESTION_CHARS)")
+        if any("\ud800" <= ch <= "\udfff" for ch in text):
+            # Lone surrogates (a JSON "\ud800" escape, undecodable bytes on a command line) are not text.
+            raise RetrievalError("the question contains invalid characters (unpaired UTF-16 surrogates); send valid UTF-8 text")
 
     def ask(self, question: str, *, role: str | None = None, mode: str | None = None) -> Answer:
         mode = mode or self.settings.mode
+        self._check_question(question)
         if mode == "llm":
             return self._llm().answer(question, role=role)
         if mode != "extractive":
@@ -61,6 +72,7 @@ class Assistant:
         Extractive answers are complete at once and are streamed line by line; an LLM answerer streams
         tokens, and its final event carries the verified citations.
         """
+        self._check_question(question)
         if (mode or self.settings.mode) == "llm":
             yield from self._llm().stream(question, role=role)
             return
@@ -120,12 +132,18 @@ def build_embedders(settings: Settings) -> tuple[Embedder, Embedder | None]:
     return primary, build_aux_embedder(settings, primary)
 
 
+def kb_options(settings: Settings) -> dict:
+    """The storage and ingest knobs of :class:`KnowledgeBase` taken from settings."""
+    return {"chroma_url": settings.chroma_url, "chroma_prefix": settings.chroma_prefix, "bulk": settings.bulk,
+            "bulk_vectors": settings.bulk_vectors, "commit_every": settings.commit_every}
+
+
 def build_assistant(settings: Settings, *, embedder: Embedder | None = None) -> Assistant:
     if embedder is None:
         embedder, aux = build_embedders(settings)
     else:
         aux = build_aux_embedder(settings, embedder)
-    kb = KnowledgeBase(settings.kb, embedder, aux)
+    kb = KnowledgeBase(settings.kb, embedder, aux, **kb_options(settings))
     retriever = HybridRetriever(kb, RetrieverParams(depth=settings.candidate_depth, rrf_k=settings.rrf_k))
     policy = GROUNDED_POLICIES.get(embedder.name, GroundedPolicy())
     answerer = ExtractiveAnswerer(kb, retriever, policy=policy, top_k=settings.top_k)
