@@ -33,6 +33,9 @@ _QUANTITIES = (
     (r"几年|多少年", r"年"),
 )
 _TOPIC_POS = ("n", "vn", "v", "a")
+# Words that frame a question about rules in general; every policy text contains them, so they say
+# nothing about whether the texts cover the question's subject.
+_FRAME_WORDS = frozenset("政策 规定 法律 法规 文件 要求 标准 情况 问题 方面 内容 条款 依据 说法 意思 东西 事情 怎么样 具体".split())
 
 
 def missing_quantity(question: str, passages: list[str]) -> bool:
@@ -51,7 +54,7 @@ def topic_coverage(question: str, passages: list[str], role_words: tuple[str, ..
     stop, thes = stopwords(), thesaurus()
     total = found = 0.0
     for word, flag in get_pos_tagger().cut(question):
-        if len(word) < 2 or word in stop or word in role_words or not flag.startswith(_TOPIC_POS):
+        if len(word) < 2 or word in stop or word in role_words or word in _FRAME_WORDS or not flag.startswith(_TOPIC_POS):
             continue
         weight = min(idf_of(bm25, word), 8.0) * (1.0 if flag.startswith("n") or flag == "vn" else 0.5)
         total += weight
