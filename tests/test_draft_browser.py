@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from docx import Document
 
+from tests.browser import chromium, open_page
 from tests.test_draft import FACTS_BY_SECTION, FACTS_FILE, HEADINGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +46,8 @@ def server_url(laws_kb_dir) -> Iterator[str]:
 
 @pytest.fixture
 def page(server_url):
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: apt-get install -y chromium (.ci/run installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN", accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(server_url + "/")
+    with chromium() as browser, open_page(browser, server_url + "/", downloads=True) as page:
         yield page
-        browser.close()
 
 
 def test_draft_panel_shows_the_cited_draft_escaped_and_downloads_word(page, tmp_path):

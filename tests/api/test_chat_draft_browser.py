@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from docx import Document
 
+from tests.browser import chromium, open_page
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 FACTS = ["对崔村幼儿园园舍的房顶、围墙进行了加固", "为各单位增设了监控头，并将监控联网"]
 HOSTILE = "<img src=x onerror=\"window.__pwned = 1\"><b>标签</b>原样显示"
 
 
 @pytest.fixture
 def page(live_server) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: apt-get install -y chromium (.ci/run installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN", accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(live_server.url + "/")
+    with chromium() as browser, open_page(browser, live_server.url + "/", timeout_ms=30_000, downloads=True) as page:
         yield page
-        browser.close()
 
 
 def test_a_drafting_request_in_the_chat_shows_a_draft_card_and_downloads_word(page, tmp_path):

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium, open_page
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 # Distinctive words (无人机, 巡检航线) that no law uses, so that retrieval finds it whatever the tuning.
 INJECTION = (
     "# 校园无人机巡检规定\n\n"
@@ -25,24 +20,14 @@ INJECTION = (
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: apt-get install -y chromium (.ci/run installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(live_server.url + "/")
-    yield page
-    context.close()
+    with open_page(browser, live_server.url + "/") as page:
+        yield page
 
 
 def ask(page, question: str) -> None:
