@@ -17,6 +17,7 @@ import pytest
 
 from assistant.index import KnowledgeBase
 from tests.conftest import law, make_assistant
+from tests.processes import stop_process
 
 pytestmark = pytest.mark.shared
 
@@ -56,12 +57,7 @@ def chroma_url(tmp_path_factory) -> str:
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
         log.close()
 
 

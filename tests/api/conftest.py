@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from assistant.config import Settings
 from tests.conftest import CORPUS, make_assistant
+from tests.processes import stop_process
 
 LOCAL = ("127.0.0.1", 50123)
 
@@ -109,10 +110,5 @@ def live_server(laws_kb_dir, tmp_path_factory) -> Iterator[LiveServer]:
             time.sleep(0.2)
         yield LiveServer(url, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
 
