@@ -227,11 +227,17 @@ def best_sentence(chunk: Chunk, plan: QueryPlan, idf: dict[str, float]) -> tuple
     """The sentence of ``chunk`` that covers most of the question (idf-weighted), as offsets into chunk.text."""
     best: tuple[int, int] | None = None
     best_score = 0.0
-    for start, end in sentence_spans(chunk.text):
+    for start, end in _sentences_of(chunk.text):
         score = _coverage(chunk.text[start:end], plan, idf)
         if score > best_score:
             best, best_score = (start, end), score
     return best, best_score
+
+
+@lru_cache(maxsize=65536)
+def _sentences_of(text: str) -> tuple[tuple[int, int], ...]:
+    """Sentence spans of a chunk's text, remembered: the same articles come back query after query."""
+    return tuple(sentence_spans(text))
 
 
 def _coverage(text: str, plan: QueryPlan, idf: dict[str, float]) -> float:
