@@ -260,10 +260,8 @@ class KnowledgeBase:
 
     def _query(self, name: str, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         collection = self._collection_handle(name)
-        count = collection.count()
-        if count == 0:
-            return []
-        result = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()], n_results=min(n, count), include=["distances"])
+        # Chroma returns fewer results when the collection holds fewer than n: no count() round trip needed.
+        result = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()], n_results=n, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
     def close(self) -> None:

@@ -4,8 +4,12 @@ re-scored on the best-matching sentence inside each article, deduplicated by art
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+import numpy as np
 
 from assistant.bm25 import idf_of
 from assistant.errors import RetrievalError
@@ -29,6 +33,7 @@ ROLE_ALIASES = {"老师": "教师", "副校长": "分管副校长", "分管校�
 # Questions about one's own duties in general (「我的安全职责是什么」), as opposed to a specific situation.
 ROLE_QUESTION = re.compile(r"(我|我们|咱|本人|作为|当).{0,12}(职责|责任|义务|要做|该做|应当做|需要做|干什么|做什么|管什么)|(职责|责任)(有哪些|是什么|包括)")
 DUTY_WORDS = ("职责", "责任", "应当", "负责", "义务")
+QUERY_CACHE_SIZE = 512
 _PLACE = re.compile(r"^(.{2,3}?)(?:省|市|自治区|特别行政区)")
 
 
@@ -146,6 +151,27 @@ class HybridRetriever:
         self.kb = kb
         self.params = params or RetrieverParams()
         self.mode = mode
+        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
+
+    def forget_queries(self) -> None:
+        """Drop remembered query embeddings (benchmarks time cold questions)."""
+        with self._vectors_lock:
+            self._vectors.clear()
+
+    def _query_vector(self, embedder, text: str) -> np.ndarray:
+        """Query embeddings, remembered for the most recent questions (asked again, or searched then asked)."""
+        key = (embedder.name, text)
+        with self._vectors_lock:
+            if key in self._vectors:
+                self._vectors.move_to_end(key)
+                return self._vectors[key]
+        vector = embedder.embed_query(text)
+        with self._vectors_lock:
+            self._vectors[key] = vector
+            while len(self._vectors) > QUERY_CACHE_SIZE:
+                self._vectors.popitem(last=False)
+        return vector
 
     def search(self, question: str, *, k: int = 10, role: str | None = None) -> list[Hit]:
         return self.retrieve(question, k=k, role=role).hits
@@ -165,14 +191,14 @@ class HybridRetriever:
             sparse_scores = dict(sparse)
             lists.append((p.w_sparse, [cid for cid, _ in sparse]))
         if self.mode in {"hybrid", "dense"}:
-            vector = self.kb.embedder.embed_query(plan.dense_text())
+            vector = self._query_vector(self.kb.embedder, plan.dense_text())
             dense = self.kb.dense_search(vector, p.depth)
             dense_scores = dict(dense)
             windows = self.kb.window_search(vector, p.depth)
             lists.append((p.w_dense if self.mode == "hybrid" else 1.0, [cid for cid, _ in dense]))
             lists.append((p.w_windows, [cid for cid, _ in windows]))
             if self.kb.aux_embedder is not None:
-                aux = self.kb.window_search(self.kb.aux_embedder.embed_query(plan.dense_text()), p.depth, aux=True)
+                aux = self.kb.window_search(self._query_vector(self.kb.aux_embedder, plan.dense_text()), p.depth, aux=True)
                 lists.append((p.w_aux, [cid for cid, _ in aux]))
             dense_scores = {cid: max(dense_scores.get(cid, -1.0), sim) for cid, sim in windows} | {
                 cid: sim for cid, sim in dense_scores.items() if cid not in dict(windows)}

@@ -136,7 +136,10 @@ def evaluate_assistant(assistant: Assistant, qa_path: Path, *, hits_out: Path | 
     outcomes: list[Outcome] = []
     with open(hits_out, "w", encoding="utf-8") if hits_out else contextlib.nullcontext() as out:
         for q in questions:
+            # Each timed call starts without remembered query vectors, as a new question from a user would.
+            assistant.retriever.forget_queries()
             hits, search_ms, search_cpu = timed(lambda q=q: assistant.search(q.question, k=k, role=q.role or None))
+            assistant.retriever.forget_queries()
             answer, ask_ms, ask_cpu = timed(lambda q=q: assistant.ask(q.question, role=q.role or None))
             ranks = gold_ranks([Passage(h.chunk.source, h.chunk.text) for h in hits[:MRR_K]], q.gold)
             outcomes.append(Outcome(

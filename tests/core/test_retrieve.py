@@ -81,3 +81,26 @@ def test_langchain_retriever_adapter_returns_documents(small_assistant):
     docs = retriever.invoke("校车驾驶人驾驶证")
     assert docs[0].page_content.startswith("第一条 校车驾驶人")
     assert docs[0].metadata["source"] == "校车条例.md" and docs[0].metadata["section"] == "第一条"
+
+
+def test_query_vectors_are_remembered_until_forgotten(small_assistant):
+    embedder = small_assistant.kb.embedder
+    calls = []
+    original = embedder.embed_query
+
+    def counting(text):
+        calls.append(text)
+        return original(text)
+
+    embedder.embed_query = counting
+    try:
+        retriever = HybridRetriever(small_assistant.kb)
+        first = retriever.search("食堂留样多少天", k=3)
+        second = retriever.search("食堂留样多少天", k=3)
+        assert [h.chunk.chunk_id for h in first] == [h.chunk.chunk_id for h in second]
+        assert calls == ["食堂留样多少天"]
+        retriever.forget_queries()
+        retriever.search("食堂留样多少天", k=3)
+        assert len(calls) == 2
+    finally:
+        del embedder.embed_query
