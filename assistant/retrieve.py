@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -110,9 +110,7 @@ def plan_query(question: str, role: str | None = None) -> QueryPlan:
 class Signals:
     """Evidence strength of the best hit, for the grounded decision."""
 
-    coverage: float  # idf-weighted share of the asker's words found in the best sentence or article
-    dense: float  # cosine similarity of the best dense match
-    sentence_coverage: float
+    sentence_coverage: float  # idf-weighted share of the asker's words in the best hit's best sentence
     topic_coverage: float = 1.0  # share of the question's topic words (nouns, verbs) found in the top passages
     missing_quantity: bool = False  # the question asks for a number (几天、多少钱…) that no top passage states
 
@@ -122,7 +120,6 @@ class RetrievalResult:
     plan: QueryPlan
     hits: list[Hit]
     signals: Signals
-    debug: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -183,25 +180,19 @@ class HybridRetriever:
         self.kb.refresh()
         p = self.params
         lists: list[tuple[float, list[str]]] = []
-        sparse_scores: dict[str, float] = {}
-        dense_scores: dict[str, float] = {}
         if self.mode in {"hybrid", "sparse"}:
             tokens, weights = plan.sparse_tokens()
             sparse = self.kb.bm25.search(tokens, p.depth, weights)
-            sparse_scores = dict(sparse)
             lists.append((p.w_sparse, [cid for cid, _ in sparse]))
         if self.mode in {"hybrid", "dense"}:
             vector = self._query_vector(self.kb.embedder, plan.dense_text())
             dense = self.kb.dense_search(vector, p.depth)
-            dense_scores = dict(dense)
             windows = self.kb.window_search(vector, p.depth)
             lists.append((p.w_dense if self.mode == "hybrid" else 1.0, [cid for cid, _ in dense]))
             lists.append((p.w_windows, [cid for cid, _ in windows]))
             if self.kb.aux_embedder is not None:
                 aux = self.kb.window_search(self._query_vector(self.kb.aux_embedder, plan.dense_text()), p.depth, aux=True)
                 lists.append((p.w_aux, [cid for cid, _ in aux]))
-            dense_scores = {cid: max(dense_scores.get(cid, -1.0), sim) for cid, sim in windows} | {
-                cid: sim for cid, sim in dense_scores.items() if cid not in dict(windows)}
         # Sentence focus is scored only where it can still change the order: the head of each list.
         pool = list(dict.fromkeys(cid for _, ids in lists for cid in ids[: p.focus_depth]))
         idf = question_weights(self.kb, plan)
@@ -234,14 +225,13 @@ class HybridRetriever:
             hits.append(Hit(chunk, round(fused[cid], 6), len(hits) + 1, span, round(focus_score, 4)))
             if len(hits) >= k:
                 break
+        top = [h.chunk.text for h in hits[:3]]
         signals = Signals(
-            coverage=_coverage(hits[0].chunk.text, plan, idf) if hits else 0.0,
-            dense=max(dense_scores.values(), default=0.0),
-            sentence_coverage=focus[hits[0].chunk.chunk_id][1] if hits else 0.0,
-            topic_coverage=topic_coverage(plan.question, [h.chunk.text for h in hits[:3]], plan.role_words, self.kb.bm25),
-            missing_quantity=missing_quantity(plan.question, [h.chunk.text for h in hits[:3]]),
+            sentence_coverage=hits[0].focus_score if hits else 0.0,
+            topic_coverage=topic_coverage(plan.question, top, plan.role_words, self.kb.bm25),
+            missing_quantity=missing_quantity(plan.question, top),
         )
-        return RetrievalResult(plan, hits, signals, {"sparse": sparse_scores, "dense": dense_scores})
+        return RetrievalResult(plan, hits, signals)
 
 
 def question_weights(kb: KnowledgeBase, plan: QueryPlan) -> dict[str, float]:

@@ -118,6 +118,3 @@ def bm25_tokens(text: str) -> list[str]:
     """What BM25 indexes: words, plus bigrams marked so they never collide with two-character words."""
     return words(text) + ["§" + g for g in char_bigrams(text)]
 
-
-def tokens_for_many(texts: Iterable[str]) -> list[list[str]]:
-    return [bm25_tokens(t) for t in texts]

@@ -122,13 +122,18 @@ def chat_completions(body: ChatCompletionRequest, request: Request, runtime: Run
         answer = runtime.assistant.ask(turn.query, role=turn.role, mode=body.mode)
     record_turn(runtime, turn, answer)
     content = answer.answer + citations_text(answer)
+    return _completion(completion_id, content, turn, _extras(answer, turn))
+
+
+def _completion(completion_id: str, content: str, turn: PreparedTurn, extras: dict) -> dict:
+    """A non-streaming ``chat.completion`` object in OpenAI's shape, plus our extra fields."""
     return {
         "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": MODEL_ID,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
                      "logprobs": None, "finish_reason": "stop"}],
         "usage": _usage(turn, content),
         "system_fingerprint": None,
-        **_extras(answer, turn),
+        **extras,
     }
 
 
@@ -141,14 +146,7 @@ def _draft_completion(drafted: DraftReply, turn: PreparedTurn, body: ChatComplet
         include_usage = bool((body.stream_options or {}).get("include_usage"))
         chunks = _draft_chunks(content, extras, completion_id, _usage(turn, content) if include_usage else None)
         return StreamingResponse(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
-    return {
-        "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": MODEL_ID,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": _usage(turn, content),
-        "system_fingerprint": None,
-        **extras,
-    }
+    return _completion(completion_id, content, turn, extras)
 
 
 def _draft_chunks(content: str, extras: dict, completion_id: str, usage: dict | None) -> Iterator[str]:

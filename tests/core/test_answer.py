@@ -84,3 +84,24 @@ def test_cite_refuses_a_span_that_does_not_match(laws_assistant):
     forged = type(chunk)(**{**{f: getattr(chunk, f) for f in chunk.__slots__}, "text": "伪造的条文内容" + chunk.text})
     with pytest.raises(CitationError):
         cite(1, forged, laws_assistant.kb, (0, 5))
+
+
+def test_newer_version_is_preferred_and_the_answer_says_which(tmp_path):
+    from tests.conftest import make_assistant
+
+    old = "# 某某学校安全法\n\n第一条 学校应当每学期组织一次消防疏散演练。\n"
+    new = "# 某某学校安全法\n\n第一条 学校应当每月组织一次消防疏散演练。\n"
+    (tmp_path / "某某学校安全法(2010-01-01).md").write_text(old, encoding="utf-8")
+    (tmp_path / "某某学校安全法(2020-01-01).md").write_text(new, encoding="utf-8")
+    assistant = make_assistant(tmp_path / "kb")
+    try:
+        assistant.ingest([tmp_path])
+        hits = assistant.search("学校多久组织一次消防疏散演练", k=2)
+        assert hits[0].chunk.source == "某某学校安全法(2020-01-01).md"
+        answer = assistant.ask("学校多久组织一次消防疏散演练")
+        assert answer.citations[0].source == "某某学校安全法(2020-01-01).md"
+        assert "（引用版本：2020-01-01；该文件另有旧版本已入库）" in answer.answer
+        old_doc = next(d for d in assistant.kb.documents() if d.source.startswith("某某学校安全法(2010"))
+        assert old_doc.superseded_by == "某某学校安全法（2020-01-01）"
+    finally:
+        assistant.close()

@@ -14,6 +14,7 @@ from assistant.ingest.loaders import normalize_whitespace
 from assistant.ingest.parser import parse_structure
 from assistant.llm.verify import MIN_CHECKED_QUOTE, QUOTE, CitationVerifier, Passage
 from assistant.types import Chunk, Citation
+from tests.citation_stub import citation_kb
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -59,17 +60,6 @@ def test_parsing_is_deterministic(raw):
 
 
 # ---------------------------------------------------------------------------------------- extractive cite
-class _Doc:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-class _KB:
-    def __init__(self, chunks: list[Chunk], text: str) -> None:
-        self.docs = {"d": _Doc(text)}
-        self.chunks = {c.chunk_id: c for c in chunks}
-
-
 SOURCE_CHARS = st.sampled_from(list("学校应当建立健全安全管理制度落实校车驾驶人资格每年审验，。；第一二三条 \n"))
 SOURCE = st.text(SOURCE_CHARS, min_size=20, max_size=200)
 
@@ -82,13 +72,13 @@ def test_cite_returns_only_exact_spans_and_refuses_a_stale_chunk(source, data):
     chunk = Chunk("c1", "d", "条例", "x.md", "第一条", source[start:end], start, end)
     a = data.draw(st.integers(0, end - start - 1))
     b = data.draw(st.integers(a + 1, end - start))
-    citation = cite(1, chunk, _KB([chunk], source), (a, b))
+    citation = cite(1, chunk, citation_kb([chunk], source), (a, b))
     assert source[citation.start:citation.end] == citation.quote == chunk.text[a:b]
     # The stored document changed under the chunk (an edit, a bug): the quote no longer matches → refused.
     edited = source[: start + a] + data.draw(st.text(SOURCE_CHARS, min_size=1, max_size=5)) + source[start + a + 1:]
     if edited[start + a:start + b] != chunk.text[a:b]:
         try:
-            cite(1, chunk, _KB([chunk], edited), (a, b))
+            cite(1, chunk, citation_kb([chunk], edited), (a, b))
         except CitationError:
             pass
         else:
@@ -100,7 +90,7 @@ def test_cite_returns_only_exact_spans_and_refuses_a_stale_chunk(source, data):
 def test_verified_keeps_a_citation_only_when_its_quote_is_the_cited_span(source, quote, start):
     chunk = Chunk("c1", "d", "条例", "x.md", "第一条", source, 0, len(source))
     citation = Citation(1, "c1", "条例", "第一条", quote, "x.md", start, start + len(quote))
-    kept = verified([citation], _KB([chunk], source))
+    kept = verified([citation], citation_kb([chunk], source))
     assert (kept == [citation]) == (source[start:start + len(quote)] == quote)
 
 
@@ -116,7 +106,7 @@ def _llm_setup():
     for i, text in enumerate((PASSAGE_TEXT, OTHER_TEXT)):
         at = source.index(text)
         chunks.append(Chunk(f"c{i + 1}", "d", "校车安全管理条例", "x.md", f"第{i + 1}条", text, at, at + len(text)))
-    return [Passage(i + 1, c, 0, len(c.text), (0, 10)) for i, c in enumerate(chunks)], _KB(chunks, source), source
+    return [Passage(i + 1, c, 0, len(c.text), (0, 10)) for i, c in enumerate(chunks)], citation_kb(chunks, source), source
 
 
 def _squeeze(text: str) -> str:
