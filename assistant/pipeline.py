@@ -130,7 +130,8 @@ def build_embedders(settings: Settings) -> tuple[Embedder, Embedder | None]:
 def kb_options(settings: Settings) -> dict:
     """The storage and ingest knobs of :class:`KnowledgeBase` taken from settings."""
     return {"chroma_url": settings.chroma_url, "chroma_prefix": settings.chroma_prefix, "bulk": settings.bulk,
-            "bulk_vectors": settings.bulk_vectors, "commit_every": settings.commit_every}
+            "bulk_vectors": settings.bulk_vectors, "commit_every": settings.commit_every,
+            "exact_max": settings.exact_search_max}
 
 
 def build_assistant(settings: Settings, *, embedder: Embedder | None = None) -> Assistant:

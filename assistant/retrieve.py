@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,6 +35,8 @@ ROLE_ALIASES = {"老师": "教师", "副校长": "分管副校长", "分管校�
 ROLE_QUESTION = re.compile(r"(我|我们|咱|本人|作为|当).{0,12}(职责|责任|义务|要做|该做|应当做|需要做|干什么|做什么|管什么)|(职责|责任)(有哪些|是什么|包括)")
 DUTY_WORDS = ("职责", "责任", "应当", "负责", "义务")
 QUERY_CACHE_SIZE = 512
+# One thread for primary-model query encodings; the engines serialise their calls anyway.
+_ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duty-query-encoder")
 _PLACE = re.compile(r"^(.{2,3}?)(?:省|市|自治区|特别行政区)")
 
 
@@ -180,18 +183,24 @@ class HybridRetriever:
         self.kb.refresh()
         p = self.params
         lists: list[tuple[float, list[str]]] = []
+        dense_mode = self.mode in {"hybrid", "dense"}
+        # The primary model's query encoding is the slowest step: it runs on its own thread (the engine
+        # releases the GIL) while BM25 and the second model's search run here.
+        pending = _ENCODER.submit(self._query_vector, self.kb.embedder, plan.dense_text()) if dense_mode else None
         if self.mode in {"hybrid", "sparse"}:
             tokens, weights = plan.sparse_tokens()
             sparse = self.kb.bm25.search(tokens, p.depth, weights)
             lists.append((p.w_sparse, [cid for cid, _ in sparse]))
-        if self.mode in {"hybrid", "dense"}:
-            vector = self._query_vector(self.kb.embedder, plan.dense_text())
+        aux: list[tuple[str, float]] = []
+        if dense_mode and self.kb.aux_embedder is not None:
+            aux = self.kb.window_search(self._query_vector(self.kb.aux_embedder, plan.dense_text()), p.depth, aux=True)
+        if pending is not None:
+            vector = pending.result()
             dense = self.kb.dense_search(vector, p.depth)
             windows = self.kb.window_search(vector, p.depth)
             lists.append((p.w_dense if self.mode == "hybrid" else 1.0, [cid for cid, _ in dense]))
             lists.append((p.w_windows, [cid for cid, _ in windows]))
             if self.kb.aux_embedder is not None:
-                aux = self.kb.window_search(self._query_vector(self.kb.aux_embedder, plan.dense_text()), p.depth, aux=True)
                 lists.append((p.w_aux, [cid for cid, _ in aux]))
         # Sentence focus is scored only where it can still change the order: the head of each list.
         pool = list(dict.fromkeys(cid for _, ids in lists for cid in ids[: p.focus_depth]))

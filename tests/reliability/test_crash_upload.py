@@ -20,8 +20,8 @@ pytestmark = pytest.mark.shared
 QUERIES = ("校车驾驶人", "食品安全", "学生欺凌")
 
 
-def _snapshot(kb) -> tuple:
-    assistant = make_assistant(kb)
+def _snapshot(kb, **overrides) -> tuple:
+    assistant = make_assistant(kb, **overrides)
     try:
         docs = sorted((d.source, d.sha256, d.chunks) for d in assistant.kb.documents())
         for d in assistant.kb.documents():
@@ -74,15 +74,17 @@ def test_killed_during_upload_the_kb_is_before_or_after_and_a_retry_completes(co
     assert "before" in outcomes, outcomes
 
 
-def test_vectors_of_an_ingest_that_died_before_its_commit_do_not_change_answers(corpus_kb_template, tmp_path, monkeypatch):
+@pytest.mark.parametrize("exact_search_max", [0, 60_000], ids=["chroma-index", "in-memory"])
+def test_vectors_of_an_ingest_that_died_before_its_commit_do_not_change_answers(corpus_kb_template, tmp_path, monkeypatch, exact_search_max):
     """Deterministic form of the kill -9 case above: the ingest stores its vectors, then dies just before
     the manifest commit. Until the next commit sweeps them, those stray vectors sit in Chroma; searches
-    must skip them and return exactly what they returned before, however many there are."""
+    must skip them and return exactly what they returned before, however many there are — through Chroma's
+    index and through the in-memory table alike."""
     from assistant.index import KnowledgeBase
 
     kb = tmp_path / "kb"
     shutil.copytree(corpus_kb_template, kb)
-    before = _snapshot(kb)
+    before = _snapshot(kb, exact_search_max=exact_search_max)
 
     def die(self, *args, **kwargs):
         raise KeyboardInterrupt("killed before the commit")
@@ -93,4 +95,4 @@ def test_vectors_of_an_ingest_that_died_before_its_commit_do_not_change_answers(
         assistant.ingest(sorted(LAWS.glob("*.md"))[:8])
     assistant.close()
     monkeypatch.undo()
-    assert _snapshot(kb) == before
+    assert _snapshot(kb, exact_search_max=exact_search_max) == before
