@@ -250,10 +250,16 @@ def question_weights(kb: KnowledgeBase, plan: QueryPlan) -> dict[str, float]:
 
 def best_sentence(chunk: Chunk, plan: QueryPlan, idf: dict[str, float]) -> tuple[tuple[int, int] | None, float]:
     """The sentence of ``chunk`` that covers most of the question (idf-weighted), as offsets into chunk.text."""
+    total = sum(idf.values())
+    # A word absent from the whole article is absent from each of its sentences: check only the others.
+    present = [(word, weight) for word, weight in idf.items() if weight > 0 and _match(word, chunk.text)]
+    if total <= 0 or not present:
+        return None, 0.0
     best: tuple[int, int] | None = None
     best_score = 0.0
     for start, end in _sentences_of(chunk.text):
-        score = _coverage(chunk.text[start:end], plan, idf)
+        sentence = chunk.text[start:end]
+        score = sum(weight * _match(word, sentence) for word, weight in present) / total
         if score > best_score:
             best, best_score = (start, end), score
     return best, best_score
@@ -265,17 +271,14 @@ def _sentences_of(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(sentence_spans(text))
 
 
-def _coverage(text: str, plan: QueryPlan, idf: dict[str, float]) -> float:
-    total = sum(idf.values())
-    if total <= 0:
-        return 0.0
-    hit = 0.0
-    for word, weight in idf.items():
-        if word in text or _expanded_match(word, text):
-            hit += weight
-        elif len(word) > 2 and sum(word[i : i + 2] in text for i in range(len(word) - 1)) >= (len(word) - 1) * 0.6:
-            hit += weight * 0.5
-    return hit / total
+def _match(word: str, text: str) -> float:
+    """1 when ``text`` has the word or a thesaurus equivalent, 0.5 when it has most of a long word's
+    character pairs (a reworded compound), else 0."""
+    if word in text or _expanded_match(word, text):
+        return 1.0
+    if len(word) > 2 and sum(word[i : i + 2] in text for i in range(len(word) - 1)) >= (len(word) - 1) * 0.6:
+        return 0.5
+    return 0.0
 
 
 def _expanded_match(word: str, text: str) -> bool:
