@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.bm25 import idf_of
+from assistant.bm25 import BM25Index, idf_of
 from assistant.errors import RetrievalError
 from assistant.grounding import missing_quantity, topic_coverage
 from assistant.index import KnowledgeBase
@@ -118,11 +118,26 @@ class Signals:
     missing_quantity: bool = False  # the question asks for a number (几天、多少钱…) that no top passage states
 
 
-@dataclass(slots=True)
 class RetrievalResult:
-    plan: QueryPlan
-    hits: list[Hit]
-    signals: Signals
+    """Hits of one question; the evidence signals are worked out only when asked for (``ask`` needs them,
+    ``search`` does not, and part-of-speech tagging the question is one of the slower steps)."""
+
+    __slots__ = ("plan", "hits", "_bm25", "_signals")
+
+    def __init__(self, plan: QueryPlan, hits: list[Hit], bm25: BM25Index) -> None:
+        self.plan, self.hits, self._bm25 = plan, hits, bm25
+        self._signals: Signals | None = None
+
+    @property
+    def signals(self) -> Signals:
+        if self._signals is None:
+            top = [h.chunk.text for h in self.hits[:3]]
+            self._signals = Signals(
+                sentence_coverage=self.hits[0].focus_score if self.hits else 0.0,
+                topic_coverage=topic_coverage(self.plan.question, top, self.plan.role_words, self._bm25),
+                missing_quantity=missing_quantity(self.plan.question, top),
+            )
+        return self._signals
 
 
 @dataclass(slots=True)
@@ -234,13 +249,7 @@ class HybridRetriever:
             hits.append(Hit(chunk, round(fused[cid], 6), len(hits) + 1, span, round(focus_score, 4)))
             if len(hits) >= k:
                 break
-        top = [h.chunk.text for h in hits[:3]]
-        signals = Signals(
-            sentence_coverage=hits[0].focus_score if hits else 0.0,
-            topic_coverage=topic_coverage(plan.question, top, plan.role_words, self.kb.bm25),
-            missing_quantity=missing_quantity(plan.question, top),
-        )
-        return RetrievalResult(plan, hits, signals)
+        return RetrievalResult(plan, hits, self.kb.bm25)
 
 
 def question_weights(kb: KnowledgeBase, plan: QueryPlan) -> dict[str, float]:

@@ -104,3 +104,15 @@ def test_query_vectors_are_remembered_until_forgotten(small_assistant):
         assert len(calls) == 2
     finally:
         del embedder.embed_query
+
+
+def test_evidence_signals_are_computed_for_ask_but_not_for_search(small_assistant, monkeypatch):
+    import assistant.retrieve as retrieve_module
+
+    calls = []
+    real = retrieve_module.topic_coverage
+    monkeypatch.setattr(retrieve_module, "topic_coverage", lambda *args: calls.append(args) or real(*args))
+    hits = small_assistant.search("食堂每餐次留样", k=3)
+    assert hits and calls == []
+    answer = small_assistant.ask("学校食堂每餐次食品要留样吗？")
+    assert answer.grounded and len(calls) == 1
