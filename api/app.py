@@ -51,6 +51,7 @@ def start_runtime(settings: Settings) -> Runtime:
             if report is not None:
                 logger.info("已导入 %d 个文件，%d 个片段，用时 %.1f 秒", len(report.added), report.chunks_embedded, report.seconds)
         sessions = SessionStore(assistant.kb.root / SESSIONS_FILE)
+        assistant.warm_up()
     except BaseException:
         assistant.close()
         raise

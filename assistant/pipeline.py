@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from assistant.llm import LLMAnswerer
     from assistant.llm.draft import LLMDrafter
 
+WARM_UP_QUESTION = "班主任的安全职责是什么？"
 StreamEvent = Union[tuple[Literal["delta"], str], tuple[Literal["final"], Answer]]  # noqa: UP007
 
 
@@ -42,6 +43,13 @@ class Assistant:
     def search(self, query: str, *, k: int = 10, role: str | None = None) -> list[Hit]:
         self._check_question(query)
         return self.retriever.search(query, k=k, role=role)
+
+    def warm_up(self) -> None:
+        """Load what the first question would otherwise wait for (vector tables, tokenizer dictionaries, the
+        models' first call), so a server's first user is answered as fast as the rest."""
+        if not self.kb.is_empty:
+            self.answerer.answer(WARM_UP_QUESTION)
+            self.retriever.forget_queries()
 
     def _check_question(self, text: str) -> None:
         # The HTTP layer checks this too; the CLI and library callers are held to the same limit.

@@ -116,3 +116,16 @@ def test_evidence_signals_are_computed_for_ask_but_not_for_search(small_assistan
     assert hits and calls == []
     answer = small_assistant.ask("学校食堂每餐次食品要留样吗？")
     assert answer.grounded and len(calls) == 1
+
+
+def test_warm_up_loads_the_vector_tables_and_forgets_its_question(small_assistant):
+    from assistant.index import COLLECTION, WINDOWS
+
+    fresh = make_assistant(small_assistant.kb.root)
+    try:
+        assert fresh.kb._tables == {}
+        fresh.warm_up()
+        assert fresh.kb._tables.get(COLLECTION) is not None and fresh.kb._tables.get(WINDOWS) is not None
+        assert len(fresh.retriever._vectors) == 0
+    finally:
+        fresh.close()
