@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from assistant.grounding import missing_quantity, missing_resource
 from assistant.index import KnowledgeBase
 from assistant.prompts import render
 from assistant.retrieve import HybridRetriever, RetrievalResult, canonical_role, role_duties
@@ -23,21 +24,27 @@ ROLE_IN_TEXT = (
 class GroundedPolicy:
     """When the evidence does not speak to the question, the assistant says the texts do not answer.
 
-    ``min_topic_coverage``: share of the question's topic words the top passages must contain (see
-    assistant/grounding.py); ``check_quantity``: refuse when a number is asked for and none is stated.
+    All three checks read the top three passages (assistant/grounding.py). ``min_topic_coverage``: share of
+    the question's topic words they must contain; ``check_quantity``: refuse when a number is asked for and
+    none of them states one about the question's subject; ``check_resource``: refuse when a form, template,
+    web resource or a particular school is asked for and none of them names one.
     Calibrated on eval/dev.jsonl (eval/README.md).
     """
 
     min_topic_coverage: float = 0.08
     check_quantity: bool = True
+    check_resource: bool = True
 
     def decide(self, result: RetrievalResult) -> bool:
-        s = result.signals
         if not result.hits:
             return False
-        if self.check_quantity and s.missing_quantity:
+        question = result.plan.question
+        passages = [h.chunk.text for h in result.hits[:3]]
+        if self.check_quantity and missing_quantity(question, passages, ignore=result.plan.role_words):
             return False
-        return s.topic_coverage >= self.min_topic_coverage
+        if self.check_resource and missing_resource(question, passages):
+            return False
+        return result.signals.topic_coverage >= self.min_topic_coverage
 
 
 class CitationError(AssertionError):

@@ -14,7 +14,7 @@ import numpy as np
 
 from assistant.bm25 import BM25Index, idf_of
 from assistant.errors import RetrievalError
-from assistant.grounding import missing_quantity, topic_coverage
+from assistant.grounding import topic_coverage
 from assistant.index import KnowledgeBase
 from assistant.text import bm25_tokens, content_words, normalize_query, sentence_spans, thesaurus
 from assistant.types import Chunk, Hit
@@ -115,7 +115,6 @@ class Signals:
 
     sentence_coverage: float  # idf-weighted share of the asker's words in the best hit's best sentence
     topic_coverage: float = 1.0  # share of the question's topic words (nouns, verbs) found in the top passages
-    missing_quantity: bool = False  # the question asks for a number (几天、多少钱…) that no top passage states
 
 
 class RetrievalResult:
@@ -131,11 +130,10 @@ class RetrievalResult:
     @property
     def signals(self) -> Signals:
         if self._signals is None:
-            top = [h.chunk.text for h in self.hits[:3]]
+            top = [h.chunk.index_text() for h in self.hits[:3]]
             self._signals = Signals(
                 sentence_coverage=self.hits[0].focus_score if self.hits else 0.0,
                 topic_coverage=topic_coverage(self.plan.question, top, self.plan.role_words, self._bm25),
-                missing_quantity=missing_quantity(self.plan.question, top),
             )
         return self._signals
 

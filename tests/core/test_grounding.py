@@ -1,14 +1,16 @@
 """Evidence checks behind the grounded decision."""
 
+import pytest
+
 from assistant.bm25 import BM25Index
-from assistant.grounding import missing_quantity, topic_coverage
+from assistant.grounding import asked_quantities, missing_quantity, missing_resource, topic_coverage
 from assistant.text import bm25_tokens
 
 PASSAGES = ["第三条 学校食堂应当每餐次留样，留样食品应当冷藏保存。", "第九条 国家实行优惠政策，支持学校建设。"]
 
 
-def _index():
-    return BM25Index.build(["a", "b"], [bm25_tokens(p) for p in PASSAGES])
+def _index(passages=PASSAGES):
+    return BM25Index.build([str(i) for i in range(len(passages))], [bm25_tokens(p) for p in passages])
 
 
 def test_quantity_asked_but_not_stated_is_missing():
@@ -18,6 +20,81 @@ def test_quantity_asked_but_not_stated_is_missing():
     assert not missing_quantity("批评了好几次都不改怎么办", PASSAGES)  # 「好几次」 is not a question about a count
 
 
+@pytest.mark.parametrize(
+    ("question", "stated", "not_an_answer"),
+    [
+        ("食堂留样要保存多少个小时？", "留样食品应当冷藏保存48小时。", "留样食品应当冷藏保存两天。"),
+        ("消防栓的水压要达到多少兆帕？", "消防栓的水压不低于0.35兆帕。", "消防栓应当保持完好有效。"),  # a unit no table lists
+        ("校车多长时间检验一次？", "校车应当每半年进行一次安全技术检验。", "校车应当进行安全技术检验。"),  # a rate
+        ("校园的围墙要砌多高？", "校园的围墙高度不低于2米。", "校园的围墙应当坚固。"),  # a measure without a unit word
+        ("教师年度考核评优的比例是多少？", "考核评优比例不超过20%。", "考核评优应当公平。"),
+    ],
+)
+def test_units_of_an_answer_follow_the_question(question, stated, not_an_answer):
+    assert not missing_quantity(question, [stated])
+    assert missing_quantity(question, [not_an_answer])
+
+
+def test_a_number_about_another_subject_does_not_answer():
+    passages = ["第十四条 督学对学校实施经常性督导，每学期不得少于2次。"]
+    assert not missing_quantity("督学每学期最少来学校督导几次？", passages)
+    # shared: 「学校」 (who asks) and 「每学期」 (the period of the count); neither is what is counted
+    assert missing_quantity("学校组织春游，每学期能搞几次？", passages, ignore=("学校",))
+
+
+def test_a_list_item_is_about_the_subject_of_its_lead_in():
+    article = "第二十三条 校车驾驶人应当符合下列条件：\n(一)年龄在25周岁以上、不超过60周岁；\n(二)无犯罪记录。"
+    assert not missing_quantity("开校车的驾驶人多大年纪可以？", [article])
+    # the same list item without its lead-in says nothing about drivers
+    assert missing_quantity("开校车的驾驶人多大年纪可以？", ["第二条 年龄在25周岁以上、不超过60周岁；"])
+
+
+def test_a_minimum_does_not_answer_a_question_about_a_maximum():
+    stated_min = ["学校每学期应当组织安全检查，安全检查不少于两次。"]
+    assert missing_quantity("学校每学期最多组织几次安全检查？", stated_min)
+    assert not missing_quantity("学校每学期最少组织几次安全检查？", stated_min)
+    assert not missing_quantity("学校每学期组织几次安全检查？", stated_min)  # no limit asked: any number answers
+    assert not missing_quantity("学校每学期最多组织几次安全检查？", ["安全检查每学期不超过四次。"])
+
+
+def test_a_measure_word_between_number_and_unit_still_states_the_number():
+    passages = ["第十九条 学校应当自收到申请之日起20个工作日内作出答复。"]
+    assert not missing_quantity("学校收到申请后几天内要答复？", passages)
+    assert missing_quantity("学校收到申请后几天内要答复？", ["第十九条 学校应当及时作出答复。"])
+
+
+def test_the_limit_asked_for_is_not_the_subject_of_the_number():
+    # 「少于」 in the question must not tie it to 「不少于2次」 about something else
+    passages = ["第十四条 督学对学校实施经常性督导，每学期不得少于2次。"]
+    assert missing_quantity("家长开放日一年不能少于几回？", passages)
+
+
+def test_few_and_ordinal_are_not_questions_about_a_number():
+    assert asked_quantities("我能不能当着全班骂他几句？") == []  # the sentence asks something else
+    assert asked_quantities("这是第几条规定的？") == []
+    assert [(a.phrase, a.limit) for a in asked_quantities("寒假放几天？最多能布置多少页作业？")] == [("几天", ""), ("多少页", "max")]
+
+
+def test_role_words_do_not_tie_a_number_to_the_question():
+    passages = ["第五条 学校应当每年投保一次。"]
+    assert not missing_quantity("学校的保安每年培训几次？", passages)  # 「学校」 counts as shared subject
+    assert missing_quantity("学校的保安每年培训几次？", passages, ignore=("学校",))
+
+
+def test_a_form_or_download_asked_for_must_be_named():
+    passages = ["第二十五条 学校应当开展经常性的校园安全检查和隐患排查。"]
+    assert missing_resource("安全检查的打分表模板在哪里可以下载？", passages)
+    assert not missing_resource("安全检查的打分表模板在哪里可以下载？", ["附件：安全检查打分表模板，可在教育局网站下载。"])
+    assert not missing_resource("学校要多久做一次安全检查？", passages)
+    assert not missing_resource("学生带进学校的电话手表怎么管？", passages)  # a watch, not a hotline
+
+
+def test_which_particular_school_is_never_in_a_policy_text():
+    passages = ["第十二条 适龄儿童、少年在户籍所在地学校就近入学。"]
+    assert missing_resource("我家的房子能上哪所小学？", passages)
+    assert not missing_resource("孩子应该在哪里上小学？", passages)
+
+
 def test_topic_coverage_counts_subject_words_not_frame_words():
     bm25 = _index()
     covered = topic_coverage("食堂饭菜要不要留样", PASSAGES, (), bm25)
@@ -25,3 +102,11 @@ def test_topic_coverage_counts_subject_words_not_frame_words():
     assert covered > 0.5
     # 「政策」 occurs in the passages but only frames the question; 「高考」 is the subject and is absent
     assert uncovered == 0.0
+
+
+def test_topic_coverage_does_not_join_characters_across_passages():
+    split = ["第一条 学校应当加强家庭教育指导。", "第二条 学校应当减轻学生作业负担。"]
+    bm25 = _index(split)
+    # 「家庭作业」 is matched by most of its characters only when 「家庭」 and 「作业」 sit in one passage
+    assert topic_coverage("家庭作业", split, (), bm25) == 0.0
+    assert topic_coverage("家庭作业", ["".join(split)], (), bm25) == 1.0

@@ -1,0 +1,46 @@
+"""GroundedPolicy end to end on a tiny knowledge base: a question after a specific the texts do not give
+is answered with 「未找到」, the same question about what the texts do say is answered."""
+
+import pytest
+
+from assistant.answer import ExtractiveAnswerer, GroundedPolicy
+from tests.conftest import make_assistant
+
+DOCS = {
+    "督导办法.md": "# 督导办法\n\n第一条 督学对学校实施经常性督导，每学期不得少于2次。\n\n"
+    "第二条 学校组织春游、秋游等集体活动，应当制定安全预案。\n\n第三条 学校应当开展经常性的校园安全检查。\n",
+}
+
+
+@pytest.fixture(scope="module")
+def small_assistant(tmp_path_factory):
+    root = tmp_path_factory.mktemp("policy")
+    for name, text in DOCS.items():
+        (root / name).write_text(text, encoding="utf-8")
+    assistant = make_assistant(root / "kb")
+    assistant.ingest([root])
+    yield assistant
+    assistant.close()
+
+
+def test_a_number_the_texts_state_is_answered(small_assistant):
+    answer = small_assistant.ask("督学每学期最少来学校督导几次？")
+    assert answer.grounded and "2次" in answer.answer
+
+
+def test_a_number_about_something_else_is_not_an_answer(small_assistant):
+    # the only number is how often inspectors visit, and it is a minimum
+    answer = small_assistant.ask("学校组织春游秋游，一个学期最多能搞几次？")
+    assert not answer.grounded and answer.citations == ()
+
+
+def test_a_form_the_texts_do_not_contain_is_not_an_answer(small_assistant):
+    answer = small_assistant.ask("学校安全检查的打分表模板在哪里可以下载？")
+    assert not answer.grounded
+
+
+def test_the_checks_can_be_switched_off(small_assistant):
+    lenient = ExtractiveAnswerer(small_assistant.kb, small_assistant.answerer.retriever,
+                                 policy=GroundedPolicy(check_quantity=False, check_resource=False))
+    assert lenient.answer("学校组织春游秋游，一个学期最多能搞几次？").grounded
+    assert lenient.answer("学校安全检查的打分表模板在哪里可以下载？").grounded
