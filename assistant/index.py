@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sys
@@ -31,6 +32,8 @@ from assistant.ingest.loaders import LoadedFile
 from assistant.ingest.metadata import title_key
 from assistant.text import bm25_tokens, sentence_spans
 from assistant.types import Chunk, DocMeta, SourceDoc
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -125,7 +128,8 @@ class KnowledgeBase:
     def is_empty(self) -> bool:
         return not self._manifest.get("documents")
 
-    def _load(self) -> None:
+    def _load(self, bm25: BM25Index | None = None) -> None:
+        """Read the committed manifest and what it names; ``bm25``: its BM25 index when already in memory."""
         path = self.manifest_path
         if not path.exists():
             self._manifest = {"format": FORMAT_VERSION, "embedder": self.embedder.name, "dim": self.embedder.dim,
@@ -169,8 +173,9 @@ class KnowledgeBase:
                 )
                 chunks[chunk.chunk_id] = chunk
                 tokens[chunk.chunk_id] = list(map(sys.intern, raw["tokens"]))  # one copy of each term: ~3× less memory
-        bm25_dir = self.root / "bm25" / str(manifest["generation"])
-        bm25 = BM25Index.load(bm25_dir) if (bm25_dir / "terms.json").exists() else BM25Index.build(list(tokens), list(tokens.values()))
+        if bm25 is None:
+            bm25_dir = self.root / "bm25" / str(manifest["generation"])
+            bm25 = BM25Index.load(bm25_dir) if (bm25_dir / "terms.json").exists() else BM25Index.build(list(tokens), list(tokens.values()))
         self._manifest, self.docs, self.chunks, self.chunk_tokens, self.bm25 = manifest, docs, chunks, tokens, bm25
         self._tables = {}  # vector tables follow the committed generation: re-read on next use
         self._manifest_mtime = path.stat().st_mtime
@@ -449,23 +454,41 @@ class KnowledgeBase:
 
     def _commit(self, manifest: dict, *, sweep: bool = True) -> None:
         manifest["generation"] = int(manifest.get("generation", 0)) + 1
-        ids: list[str] = []
-        token_lists: list[list[str]] = []
-        loaded = {e["file"] for e in self._manifest.get("documents", {}).values()}
-        for entry in manifest["documents"].values():
-            if entry["file"] in loaded and all(c in self.chunk_tokens for c in entry["chunks"]):
-                ids.extend(entry["chunks"])  # already in memory: no need to re-read the file
-                token_lists.extend(self.chunk_tokens[c] for c in entry["chunks"])
-                continue
-            data = json.loads((self.root / "docs" / entry["file"]).read_text(encoding="utf-8"))
-            for raw in data["chunks"]:
-                ids.append(raw["chunk_id"])
-                token_lists.append(raw["tokens"])
-        BM25Index.build(ids, token_lists).save(self.root / "bm25" / str(manifest["generation"]))
+        bm25 = self._bm25_for(manifest)
+        bm25.save(self.root / "bm25" / str(manifest["generation"]))
         _atomic_write(self.manifest_path, json.dumps(manifest, ensure_ascii=False, indent=1))
-        self._load()
+        self._load(bm25)
         if sweep:
             self._sweep()
+
+    def _bm25_for(self, manifest: dict) -> BM25Index:
+        """The BM25 index of a manifest about to be committed. Normally the loaded index with the chunks of
+        removed and changed documents taken out and those of new and changed ones put in; built from scratch
+        when the loaded index has no term counts (saved by an older version) or does not match its manifest."""
+        loaded = {(e["file"], e.get("processing")) for e in self._manifest.get("documents", {}).values()}
+        fresh = [e for e in manifest["documents"].values() if (e["file"], e.get("processing")) not in loaded]
+        ids: list[str] = []
+        token_lists: list[list[str]] = []
+        for entry in fresh:  # their tokens were just written to their document files
+            data = json.loads((self.root / "docs" / entry["file"]).read_text(encoding="utf-8"))
+            ids.extend(raw["chunk_id"] for raw in data["chunks"])
+            token_lists.extend(raw["tokens"] for raw in data["chunks"])
+        wanted = {c for e in manifest["documents"].values() for c in e["chunks"]}
+        if self.bm25.updatable:
+            gone = {c for c in self.bm25.ids if c not in wanted}.union(ids)
+            bm25 = self.bm25.update(remove=gone, add_ids=ids, token_lists=token_lists)
+            if len(bm25.ids) == len(wanted):
+                return bm25
+            reason = "does not match its manifest"
+        else:
+            reason = "was saved by an older version, without term counts"
+        log.warning("the BM25 index of %s %s: building it from scratch (%d chunks, once; later commits update it in place)",
+                    self.root, reason, len(wanted))
+        for entry in manifest["documents"].values():
+            if (entry["file"], entry.get("processing")) in loaded:
+                ids.extend(entry["chunks"])
+                token_lists.extend(self.chunk_tokens[c] for c in entry["chunks"])
+        return BM25Index.build(ids, token_lists)
 
     def _sweep(self) -> None:
         """Delete what no committed manifest refers to: old document files, BM25 generations, stray vectors."""
