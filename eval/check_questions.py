@@ -290,8 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DIR",
         help="directory holding gold files; repeatable (default: ../shared/seeds and ../shared/policy-corpus/laws)",
     )
+    parser.add_argument("--min-questions", type=int, default=MIN_QUESTIONS, help="smallest acceptable set (default %(default)s)")
+    parser.add_argument("--min-unanswerable", type=int, default=MIN_UNANSWERABLE, help="(default %(default)s)")
     args = parser.parse_args(argv)
-    problems = check_question_set(args.qa, args.sources)
+    problems = check_question_set(args.qa, args.sources, min_questions=args.min_questions, min_unanswerable=args.min_unanswerable)
     for p in problems:
         print(p)
     if problems:

@@ -79,6 +79,17 @@ def test_dev_set_passes_checker():
     assert problems == [], "\n".join(problems)
 
 
+def test_refusal_probe_set_passes_checker_and_shares_no_ids_with_the_dev_set():
+    missing = [str(d) for d in DEFAULT_SOURCE_DIRS if not d.is_dir()]
+    if missing:
+        pytest.skip(f"shared source texts not available: {missing}")
+    probe = REPO_ROOT / "eval" / "refusal_probe.jsonl"
+    assert main(["--qa", str(probe), "--min-questions", "50", "--min-unanswerable", "25"]) == 0
+    ids = {json.loads(line)["id"] for line in probe.read_text(encoding="utf-8").splitlines() if line.strip()}
+    dev_ids = {json.loads(line)["id"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert ids and not ids & dev_ids
+
+
 @pytest.mark.shared
 def test_dev_set_composition():
     records = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
