@@ -16,7 +16,15 @@ from assistant.bm25 import BM25Index, idf_of
 from assistant.errors import RetrievalError
 from assistant.grounding import topic_coverage
 from assistant.index import KnowledgeBase
-from assistant.text import bm25_tokens, content_words, normalize_query, sentence_spans, thesaurus
+from assistant.text import (
+    bm25_tokens,
+    content_words,
+    join_phrases,
+    normalize_query,
+    question_fillers,
+    sentence_spans,
+    thesaurus,
+)
 from assistant.types import Chunk, Hit
 
 # What each role is called in the policy texts: (specific terms, broader terms that also cover the role).
@@ -32,12 +40,21 @@ ROLE_TERMS: dict[str, tuple[str, ...]] = {role: specific + broad for role, (spec
 SAFETY_WORDS = ("安全", "伤害", "事故", "欺凌", "保护", "隐患", "应急", "消防", "防范", "危险", "救助", "报告", "疏散", "侵害")
 ROLE_ALIASES = {"老师": "教师", "副校长": "分管副校长", "分管校长": "分管副校长", "一把手": "校长", "教育行政部门": "教育局", "监护人": "家长"}
 # Questions about one's own duties in general (「我的安全职责是什么」), as opposed to a specific situation.
-ROLE_QUESTION = re.compile(r"(我|我们|咱|本人|作为|当).{0,12}(职责|责任|义务|要做|该做|应当做|需要做|干什么|做什么|管什么)|(职责|责任)(有哪些|是什么|包括)")
+ROLE_QUESTION = re.compile(
+    r"(我|我们|咱|本人|作为|当).{0,12}(职责|责任|义务|要做|该做|应当做|需要做|干什么|做什么|管什么|管哪些"
+    r"|[负担](哪些|什么|多大)的?责|负责(哪些|什么))|(职责|责任)(有哪些|是什么|包括)"
+)
+# In a question about one's own duties these words only say "duty" (「我要负哪些责」), like 职责 itself.
+DUTY_QUESTION_WORDS = frozenset({"安全", "职责", "责任", "负", "责", "负责", "担", "担责"})
 DUTY_WORDS = ("职责", "责任", "应当", "负责", "义务")
 QUERY_CACHE_SIZE = 512
 # One thread for primary-model query encodings; the engines serialise their calls anyway.
 _ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duty-query-encoder")
 _PLACE = re.compile(r"^(.{2,3}?)(?:省|市|自治区|特别行政区)")
+# Questions about what happens to someone who breaks a rule (fines, sanctions, liability).
+CONSEQUENCE_QUESTION = re.compile(r"罚|处分|处理|后果|追究|责任|担责|违法|违反|拘留|吊销|坐牢|判刑|赔")
+# Chapters that restate duties as sanctions (「违反本法规定，未……的，处……罚款」).
+_PENALTY_CHAPTER = re.compile(r"法律责任|罚则|处罚")
 
 
 @lru_cache(maxsize=4096)
@@ -67,13 +84,20 @@ class QueryPlan:
     expansions: tuple[str, ...]  # thesaurus and role terms
     is_role_question: bool = False
     role_words: tuple[str, ...] = ()  # words of the question that only say who is asking
+    asks_consequence: bool = False  # about sanctions or liability, not about what to do
+    # ``words`` with the pieces of an everyday phrase from the thesaurus (「跟车老师」 → 跟/车/老师) joined
+    # again, so that the sentence focus can credit the phrase's legal equivalent (随车照管人员)
+    focus_words: tuple[str, ...] = ()
 
     def sparse_tokens(self) -> tuple[list[str], dict[str, float]]:
         tokens = bm25_tokens(self.question)
         weights: dict[str, float] = {}
+        # The asker's own name is context, except when the question is about that role's duties.
+        topical = set(ROLE_VOCAB[self.role][0]) if self.is_role_question and self.role else set()
         for word in self.role_words:
-            for token in bm25_tokens(word):
-                weights[token] = 0.3
+            if word not in topical:
+                for token in bm25_tokens(word):
+                    weights[token] = 0.3
         for term in self.expansions:
             for token in bm25_tokens(term):
                 if token not in tokens:
@@ -93,8 +117,10 @@ def plan_query(question: str, role: str | None = None) -> QueryPlan:
         raise RetrievalError("the question is empty; type what you want to know, e.g. 班主任的安全职责是什么？")
     role = canonical_role(role)
     expansions: list[str] = []
+    phrases: list[str] = []
     for key, terms in thesaurus().items():
         if key in text:
+            phrases.append(key)
             expansions.extend(t for t in terms if t not in text)
     is_role_question = bool(ROLE_QUESTION.search(text))
     if role and (is_role_question or not any(t in text for t in ROLE_TERMS[role])):
@@ -102,11 +128,13 @@ def plan_query(question: str, role: str | None = None) -> QueryPlan:
     if is_role_question:
         expansions.extend(t for t in ("安全", "职责") if t not in text)
     all_role_words = {w for terms in ROLE_TERMS.values() for w in terms} | set(ROLE_ALIASES)
-    own = content_words(text)
+    fillers = question_fillers()
+    own = [w for w in content_words(text) if w not in fillers]
     role_words = tuple(w for w in own if w in all_role_words or w in {"学校", "老师", "校方"})
     if is_role_question:
-        role_words += tuple(w for w in own if w in {"安全", "职责", "责任"})
-    return QueryPlan(text, role, tuple(own), tuple(dict.fromkeys(expansions)), is_role_question, role_words)
+        role_words += tuple(w for w in own if w in DUTY_QUESTION_WORDS)
+    return QueryPlan(text, role, tuple(own), tuple(dict.fromkeys(expansions)), is_role_question, role_words,
+                     bool(CONSEQUENCE_QUESTION.search(text)), tuple(join_phrases(own, phrases)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +176,14 @@ class RetrieverParams:
     w_dense: float = 0.5  # whole-article vectors
     w_windows: float = 1.0  # best sentence inside the article, primary model
     w_aux: float = 0.5  # best sentence, second model
-    w_focus: float = 0.5  # lexical coverage of the best sentence
+    w_focus: float = 1.0  # lexical coverage of the best sentence
     focus_depth: int = 50  # how deep into each list the sentence focus is scored
     superseded_penalty: float = 0.5
     # A local regulation binds only its own region: unless the question names a place, national texts come first.
     local_penalty: float = 0.8
+    # Sanction articles repeat the duties they punish, so they match "what must I do" questions word for word;
+    # they come after the duties themselves unless the question asks about consequences.
+    sanction_penalty: float = 0.8
 
 
 class HybridRetriever:
@@ -232,6 +263,7 @@ class HybridRetriever:
                 fused[cid] *= p.superseded_penalty
             if chunk.doc_kind == "local_regulation" and _place_of(chunk.doc_title) not in plan.question:
                 fused[cid] *= p.local_penalty
+            fused[cid] *= topic_prior(plan, chunk, p)
         ordered = sorted(fused, key=lambda cid: -fused[cid])
         hits: list[Hit] = []
         seen_articles: set[tuple[str, str]] = set()
@@ -250,9 +282,23 @@ class HybridRetriever:
         return RetrievalResult(plan, hits, self.kb.bm25)
 
 
+def topic_prior(plan: QueryPlan, chunk: Chunk, params: RetrieverParams) -> float:
+    """Factor on an article's fused score from what kind of answer the question wants."""
+    if not plan.asks_consequence and is_penalty_article(chunk.section):
+        return params.sanction_penalty
+    return 1.0
+
+
+@lru_cache(maxsize=16384)
+def is_penalty_article(section: str) -> bool:
+    """True for articles in a 法律责任/罚则 chapter (judged by the top heading of the section path)."""
+    return bool(_PENALTY_CHAPTER.search(section.split(" > ", 1)[0]))
+
+
 def question_weights(kb: KnowledgeBase, plan: QueryPlan) -> dict[str, float]:
-    """How much each of the asker's words matters: its idf, much less for words naming the asker."""
-    return {w: idf_of(kb.bm25, w) * (0.25 if w in plan.role_words else 1.0) for w in plan.words}
+    """How much each of the asker's words (everyday phrases kept whole) matters: its idf, much less for words
+    naming the asker."""
+    return {w: idf_of(kb.bm25, w) * (0.25 if w in plan.role_words else 1.0) for w in plan.focus_words or plan.words}
 
 
 def best_sentence(chunk: Chunk, plan: QueryPlan, idf: dict[str, float]) -> tuple[tuple[int, int] | None, float]:

@@ -30,6 +30,12 @@ def stopwords() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def question_fillers() -> frozenset[str]:
+    """Spoken fillers of questions (到底、这块…): dropped from the asker's words, kept in the indexes."""
+    return frozenset(line.strip() for line in _data_text("question_fillers.txt").splitlines() if line.strip())
+
+
+@lru_cache(maxsize=1)
 def thesaurus() -> dict[str, tuple[str, ...]]:
     """Everyday school words → the terms the policy texts use (assistant/data/thesaurus.yaml)."""
     import yaml
@@ -118,3 +124,21 @@ def bm25_tokens(text: str) -> list[str]:
     """What BM25 indexes: words, plus bigrams marked so they never collide with two-character words."""
     return words(text) + ["§" + g for g in char_bigrams(text)]
 
+
+def join_phrases(words: list[str], phrases: Iterable[str]) -> list[str]:
+    """``words`` with the pieces of each phrase joined back into the phrase where jieba split it
+    (跟/车/老师 and the phrase 跟车老师 → 跟车老师).
+
+    A piece is a word that occurs inside the phrase; the phrase takes the place of its first piece.
+    A phrase that is one of the words already, or that holds none of them, changes nothing.
+    """
+    joined = list(words)
+    for phrase in phrases:
+        if phrase in joined:
+            continue
+        pieces = {w for w in joined if w in phrase}
+        if not pieces:
+            continue
+        first = next(i for i, w in enumerate(joined) if w in pieces)
+        joined = [w for w in joined[:first] if w not in pieces] + [phrase] + [w for w in joined[first:] if w not in pieces]
+    return list(dict.fromkeys(joined))
