@@ -39,8 +39,8 @@ WARMUP = 3
 
 # (system, profile, embedder) per size; "default" is what `duty serve` builds, "bulk" the large-corpus profile.
 PLAN: dict[str, list[tuple[str, str, str]]] = {
-    "23": [("ours", "default", "auto"), ("ours", "bulk", "use"), ("ours", "bulk-sparse", "use"), ("naive", "-", "e5"),
-           ("naive", "-", "use")],
+    "23": [("ours", "default", "auto"), ("ours", "default", "use"), ("ours", "bulk", "use"), ("ours", "bulk-sparse", "use"),
+           ("naive", "-", "e5"), ("naive", "-", "use")],
     "500": [("ours", "bulk", "use"), ("naive", "-", "use")],
     "full": [("ours", "bulk-sparse", "use"), ("ours", "bulk", "use"), ("naive", "-", "use")],
 }
@@ -93,7 +93,10 @@ def percentiles(values: list[float]) -> dict:
             "p99": float(np.percentile(arr, 99)), "n": len(values)}
 
 
-def timed_ms(call) -> float:
+def timed_ms(call, before=None) -> float:
+    """Wall-clock milliseconds of ``call()``; ``before()`` runs first, untimed."""
+    if before is not None:
+        before()
     started = time.perf_counter()
     call()
     return (time.perf_counter() - started) * 1000
@@ -159,8 +162,11 @@ def run_ours(corpus: Path, kb: Path, profile: str, embedder: str, n_queries: int
     for q, role in qs[:WARMUP]:
         assistant.search(q, k=10, role=role)
         assistant.ask(q, role=role)
-    result["search_ms"] = percentiles([timed_ms(lambda q=q, r=r: assistant.search(q, k=10, role=r)) for q, r in qs[WARMUP:]])
-    result["ask_ms"] = percentiles([timed_ms(lambda q=q, r=r: assistant.ask(q, role=r)) for q, r in qs[WARMUP:]])
+    # Each timed question starts without remembered query vectors: an ask after the search of the same
+    # question would otherwise skip the model and time only the answering.
+    forget = assistant.retriever.forget_queries
+    result["search_ms"] = percentiles([timed_ms(lambda q=q, r=r: assistant.search(q, k=10, role=r), before=forget) for q, r in qs[WARMUP:]])
+    result["ask_ms"] = percentiles([timed_ms(lambda q=q, r=r: assistant.ask(q, role=r), before=forget) for q, r in qs[WARMUP:]])
 
     started = time.perf_counter()
     again = assistant.ingest([corpus])
