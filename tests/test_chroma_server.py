@@ -61,8 +61,9 @@ def chroma_url(tmp_path_factory) -> str:
         log.close()
 
 
-def test_ingest_search_ask_through_a_chroma_server(tmp_path, chroma_url):
-    assistant = make_assistant(tmp_path / "kb", chroma_url=chroma_url)
+@pytest.mark.parametrize("exact_search_max", [60_000, 0], ids=["tables-read-from-server", "server-index"])
+def test_ingest_search_ask_through_a_chroma_server(tmp_path, chroma_url, exact_search_max):
+    assistant = make_assistant(tmp_path / "kb", chroma_url=chroma_url, exact_search_max=exact_search_max)
     try:
         report = assistant.ingest([law("校车安全管理条例"), law("未成年人保护法")])
         assert len(report.added) == 2
@@ -76,9 +77,10 @@ def test_ingest_search_ask_through_a_chroma_server(tmp_path, chroma_url):
     finally:
         assistant.close()
     # a fresh process view (another API worker) reads the same collections through the manifest's prefix
-    again = make_assistant(tmp_path / "kb", chroma_url=chroma_url)
+    again = make_assistant(tmp_path / "kb", chroma_url=chroma_url, exact_search_max=exact_search_max)
     try:
         assert again.kb.dense_search(again.embedder.embed_query("校车驾驶人"), 3)
+        assert bool(again.kb._tables.get("duty_chunks")) == (exact_search_max > 0)
     finally:
         again.close()
 
