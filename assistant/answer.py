@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
+from assistant.bm25 import idf_of
 from assistant.grounding import missing_quantity, missing_resource
 from assistant.index import KnowledgeBase
 from assistant.prompts import render
@@ -26,9 +28,10 @@ class GroundedPolicy:
 
     All three checks read the top three passages (assistant/grounding.py). ``min_topic_coverage``: share of
     the question's topic words they must contain; ``check_quantity``: refuse when a number is asked for and
-    none of them states one about the question's subject; ``check_resource``: refuse when a form, template,
-    web resource or a particular school is asked for and none of them names one.
-    Calibrated on eval/dev.jsonl (eval/README.md).
+    none of them states one in a sentence about the question's subject (idf-weighted against the retriever's
+    index, each passage's title and heading path counting towards the subject); ``check_resource``: refuse
+    when a form, template, web resource or a particular school is asked for and none of them names one.
+    Calibrated on eval/dev.jsonl and eval/refusal_probe.jsonl (eval/README.md).
     """
 
     min_topic_coverage: float = 0.08
@@ -40,7 +43,12 @@ class GroundedPolicy:
             return False
         question = result.plan.question
         passages = [h.chunk.text for h in result.hits[:3]]
-        if self.check_quantity and missing_quantity(question, passages, ignore=result.plan.role_words):
+        headings = [f"{h.chunk.doc_title} {h.chunk.section}" for h in result.hits[:3]]
+        # The retriever's index weighs the question's words (a rare word says more about its subject).
+        idf = partial(idf_of, result.bm25)
+        if self.check_quantity and missing_quantity(
+            question, passages, ignore=result.plan.role_words, idf=idf, headings=headings
+        ):
             return False
         if self.check_resource and missing_resource(question, passages):
             return False

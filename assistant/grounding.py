@@ -9,6 +9,7 @@ Similarity scores barely separate either from answerable paraphrases; these chec
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.bm25 import BM25Index, idf_of
@@ -44,7 +45,8 @@ _MEASURES = (
     (re.compile(r"多长"), _TIME + "|" + _LENGTH, True),
     (re.compile(r"多大(?:年纪|岁数)"), r"周?岁", False),
     (re.compile(r"多重"), r"公斤|千克|克|斤|吨", False),
-    (re.compile(r"百分之(?:几|多少)|比例|几成|占(?![用据]).{0,8}多少"), _RATIO, False),
+    # 「按什么比例配」 asks for a ratio although 什么 usually marks a question about something else.
+    (re.compile(r"什么比例|百分之(?:几|多少)|比例|几成|占(?![用据]).{0,8}多少"), _RATIO, False),
     (re.compile(r"几点"), r"时|点", False),
     (re.compile(r"几号|几月几[日号]|哪一?天(?![内里])"), r"月|日|号", False),
 )
@@ -64,7 +66,16 @@ _STATED_LIMIT = {
     "min": (re.compile(r"(?:不少于|不低于|不得少于|不得低于|至少|起码|最低)$"), re.compile(r"^以上")),
     "max": (re.compile(r"(?:不超过|不得超过|不高于|不得高于|至多|最多|最高|最长)$"), re.compile(r"^(?:以内|以下|之内|内)")),
 }
-_TOPIC_POS = ("n", "vn", "v", "a")
+_TOPIC_POS = ("n", "vn", "v", "a", "j", "l")
+# Abbreviations (j: 中小学生、家长会) and set phrases (l: 义务教育) name things as nouns do. On two
+# characters these tags mostly mark adverbs (一共、一律), so only longer ones count.
+_NOUN_POS = ("n", "vn", "j", "l")
+# Words that ask for a number or a limit (多长时间、起码、最多) say what is asked, not what it is about.
+_ASKING_WORD = re.compile(r"(?:多长时间|多久|多长|多少|几\w?|最多|最长|最高|最大|至多|最少|至少|起码|最低|最短)")
+# jieba glues a modal to a one-character verb (要读、能收、该交); what is left is too short to name a subject.
+_MODAL_PLUS_CHAR = re.compile(r"[要能会该可想得]\w")
+# Share of a quantity question's subject (idf-weighted) that the sentence stating the number must name.
+_QUANTITY_TOPIC_SHARE = 0.5
 # Words that frame a question about rules in general; every policy text contains them, so they say
 # nothing about whether the texts cover the question's subject.
 _FRAME_WORDS = frozenset("政策 规定 法律 法规 文件 要求 标准 情况 问题 方面 内容 条款 依据 说法 意思 东西 事情 怎么样 具体".split())
@@ -94,7 +105,7 @@ class AskedQuantity:
 def asked_quantities(question: str) -> list[AskedQuantity]:
     """The numbers a question asks for, at most one per sentence of the question."""
     found = []
-    for sentence in re.split(r"(?<=[？?。！!；;])", question):
+    for sentence in _question_sentences(question):
         asked = _asked_in(sentence)
         if asked is None:
             continue
@@ -115,7 +126,9 @@ def _asked_in(sentence: str) -> AskedQuantity | None:
         classifier, rest = match.group(1) or "", match.group(2)
         for unit in _UNITS_LONGEST_FIRST:
             if (classifier + rest).startswith(unit):
-                return AskedQuantity(match.group(0), _UNITS[unit])
+                # The phrase ends with the unit: in 「几次安全检查」 安全 is the subject, not part of the asking.
+                end = match.start(2) + len(unit) - len(classifier)
+                return AskedQuantity(sentence[match.start() : end], _UNITS[unit])
         if not rest:  # 「收多少？」「配几个？」
             return AskedQuantity(match.group(0), _COUNT if classifier else _ANY_UNIT)
         if classifier:  # 「多少个学生」「几名老师」: a count of people or things
@@ -125,7 +138,13 @@ def _asked_in(sentence: str) -> AskedQuantity | None:
     return None
 
 
-def missing_quantity(question: str, passages: list[str], ignore: tuple[str, ...] = ()) -> bool:
+def missing_quantity(
+    question: str,
+    passages: list[str],
+    ignore: tuple[str, ...] = (),
+    idf: Callable[[str], float] | None = None,
+    headings: list[str] | None = None,
+) -> bool:
     """True when the question asks for a number that no passage states in the asked-for unit, in a
     sentence about the question's subject, as the kind of limit asked for.
 
@@ -133,24 +152,60 @@ def missing_quantity(question: str, passages: list[str], ignore: tuple[str, ...]
     shares a topic word with the question: the 两次 of 「督导每学期不少于两次」 does not say how often
     spring outings may be held. The period of a rate (「一个学期」) is not a topic word, and a minimum never
     answers a question about a maximum or the reverse. ``ignore`` lists words that only say who is asking
-    (学校、老师…).
+    (学校、老师…); when nothing but such words names the subject (「班主任要配几名」), they are kept after
+    all, since a number about anything at all is no answer.
+
+    With ``idf``, sharing one common word is not enough: the words the sentence shares must carry at least
+    ``_QUANTITY_TOPIC_SHARE`` of the subject's idf weight, so 「学习时间不超过六小时」 does not answer
+    「睡够几个小时」 through 时间 alone. ``headings`` (one per passage: its document title and section path)
+    name the subject of every sentence under them: 宁波 in 「宁波市学校安全条例」 need not be repeated.
     """
-    asked = asked_quantities(question)
-    if not asked:
-        return False
+    heads = headings or [""] * len(passages)
+    weigh = idf or (lambda word: 1.0)
+    share = _QUANTITY_TOPIC_SHARE if idf else 0.0
+    whole = _subject_words(question, ignore)
+    for sentence in _question_sentences(question):
+        for asked in asked_quantities(sentence):
+            # The subject is either the sentence that asks (「例会多久开一回？领导要参加几次会？」 asks about two
+            # things) or, for a follow-up such as 「多久能有答复？」, the whole question.
+            subjects = [_subject_words(sentence, ignore, asked.phrase), whole]
+            # Verbs weigh as much as nouns here: in 「睡够几个小时」「坐班多少小时」 the verb is what is measured.
+            topics = [[(word, min(weigh(word), 8.0)) for word, _ in words] for words in subjects if words]
+            if not any(_states(asked, passages, topic, heads, share) for topic in topics or [[]]):
+                return True
+    return False
+
+
+def _question_sentences(question: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[？?。！!；;])", question) if s]
+
+
+def _subject_words(text: str, ignore: tuple[str, ...], *asked: str) -> list[tuple[str, float]]:
+    """Topic words of a quantity question once the asking words are masked; the words in ``ignore`` are kept
+    when nothing else is left."""
+    masked = text
     # The period of a rate and the limit asked for (最多、不少于…) frame the number; they are not its subject.
-    masked = question
     for frame in (_RATE_PERIOD, _ASKS_MAX, _ASKS_MIN, _LIMIT_WORDS):
         masked = frame.sub("，", masked)
-    for a in asked:
-        masked = masked.replace(a.phrase, "，")
-    topic = [word for word, _ in _topic_words(masked, ignore)]
-    return any(not _states(a, passages, topic) for a in asked)
+    for phrase in asked or [a.phrase for a in asked_quantities(text)]:
+        masked = masked.replace(phrase, "，")
+    return _topic_words(masked, ignore) or _topic_words(masked, ())
 
 
-def _states(asked: AskedQuantity, passages: list[str], topic: list[str]) -> bool:
+def _shares_topic(topic: list[tuple[str, float]], sentences: list[str], share: float) -> bool:
+    """Whether the sentences name at least one of the subject words and at least ``share`` of their weight."""
+    total = sum(weight for _, weight in topic)
+    if not total:
+        return True
+    shared = sum(weight for word, weight in topic if any(_found(word, s) for s in sentences))
+    return shared > 0 and shared >= share * total
+
+
+def _states(
+    asked: AskedQuantity, passages: list[str], topic: list[tuple[str, float]], headings: list[str], share: float
+) -> bool:
     number = re.compile(rf"{_NUM}\s*(?:余|多)?个?(?:{asked.units})" + (f"|{_FREQUENCY}" if asked.frequency else ""))
-    for text in passages:
+    for text, heading in zip(passages, headings, strict=True):
         spans = sentence_spans(text)
         for i, (start, end) in enumerate(spans):
             if not any(_fits_limit(asked.limit, text, m, start, end) for m in number.finditer(text, start, end)):
@@ -158,7 +213,7 @@ def _states(asked: AskedQuantity, passages: list[str], topic: list[str]) -> bool
             # A list item names its subject in the lead-in that opens the list (「…应当符合下列条件：」).
             lead_ins = [spans[j] for j in {0, i - 1} if 0 <= j < i and text[spans[j][0] : spans[j][1]].endswith(("：", ":"))]
             around = [spans[i], *lead_ins]
-            if not topic or any(_found(word, text[a:b]) for word in topic for a, b in around):
+            if _shares_topic(topic, [text[a:b] for a, b in around] + [heading], share):
                 return True
     return False
 
@@ -200,9 +255,10 @@ def _topic_words(question: str, ignore: tuple[str, ...]) -> list[tuple[str, floa
     words = []
     for word, flag in get_pos_tagger().cut(question):
         if (len(word) < 2 or word in stop or word in ignore or word in _FRAME_WORDS or word in _MODAL_WORDS
-                or not flag.startswith(_TOPIC_POS)):
+                or not flag.startswith(_TOPIC_POS) or _ASKING_WORD.fullmatch(word)
+                or (flag.startswith(("j", "l")) and len(word) < 3) or _MODAL_PLUS_CHAR.fullmatch(word)):
             continue
-        words.append((word, 1.0 if flag.startswith("n") or flag == "vn" else 0.5))
+        words.append((word, 1.0 if flag.startswith(_NOUN_POS) else 0.5))
     return words
 
 

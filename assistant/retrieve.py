@@ -156,6 +156,11 @@ class RetrievalResult:
         self._signals: Signals | None = None
 
     @property
+    def bm25(self) -> BM25Index:
+        """The BM25 index the hits came from; its idf says how much a question word weighs."""
+        return self._bm25
+
+    @property
     def signals(self) -> Signals:
         if self._signals is None:
             top = [h.chunk.index_text() for h in self.hits[:3]]

@@ -110,3 +110,56 @@ def test_topic_coverage_does_not_join_characters_across_passages():
     # 「家庭作业」 is matched by most of its characters only when 「家庭」 and 「作业」 sit in one passage
     assert topic_coverage("家庭作业", split, (), bm25) == 0.0
     assert topic_coverage("家庭作业", ["".join(split)], (), bm25) == 1.0
+
+
+# Idf weights for the tests below: common words weigh little, the words that name a subject weigh a lot.
+_IDF = {"时间": 1.0, "保证": 1.0, "学生": 0.5, "学校": 0.5, "安全": 1.0, "检查": 1.0, "安全检查": 2.0}.get
+
+
+def _idf(word):
+    return _IDF(word) or 8.0
+
+
+def test_a_number_sharing_only_a_common_word_is_no_answer():
+    question = "学生每晚要保证睡够几个小时？"
+    study = ["第五条 学生每日学习时间不超过六小时。"]
+    assert not missing_quantity(question, study)  # without weights any shared word is enough
+    assert missing_quantity(question, study, idf=_idf)
+    assert not missing_quantity(question, ["第六条 学生每晚应当睡够九小时。"], idf=_idf)
+
+
+def test_a_heading_names_the_subject_of_its_sentences():
+    question = "宁波的学校每学期起码要搞几次安全检查？"
+    passages = ["第十条 学校每学期应当进行不少于两次的安全检查。"]
+    assert missing_quantity(question, passages, idf=_idf)  # 宁波 carries most of the weight
+    assert not missing_quantity(question, passages, idf=_idf, headings=["宁波市学校安全条例 第十条"])
+
+
+def test_role_words_are_kept_when_they_are_the_whole_subject():
+    # Without 班主任 nothing would be left to tie the number to, and any number would do.
+    assert missing_quantity("班主任至少要几名？", ["第三条 每班至少配备两名保安。"], ignore=("班主任",))
+    assert not missing_quantity("班主任至少要几名？", ["第三条 每班至少配备一名班主任。"], ignore=("班主任",))
+
+
+def test_each_asked_number_may_take_its_subject_from_its_own_sentence():
+    question = "安全例会多长时间开一回？局长起码要亲自参加几次研究会？"
+    passages = ["每季度召开一次安全例会。局长每年至少参加两次研究会。"]
+    assert not missing_quantity(question, passages, idf=_idf)
+    assert missing_quantity(question, ["每季度召开一次安全例会。"], idf=_idf)
+
+
+def test_abbreviations_and_set_phrases_are_topic_words():
+    index = _index(["国家实行九年义务教育制度。", "学校应当保障学生安全。"])
+    # 义务教育 (a set phrase) is the whole subject: 一共 (a two-character abbreviation tag), 要读 (a modal
+    # glued to a one-character verb) and 几年 (the asking) are not topic words.
+    assert topic_coverage("义务教育一共要读几年？", ["国家实行九年义务教育制度。"], (), index) == 1.0
+    assert topic_coverage("义务教育一共要读几年？", ["学校应当保障学生安全。"], (), index) == 0.0
+    # 中小学生 (an abbreviation) and 家长会 count as topic words now
+    assert topic_coverage("中小学生睡够几个小时？", ["学校应当保障学生安全。"], (), index) < 0.5
+    assert topic_coverage("家长会开几次？", ["学校应当保障学生安全。"], (), index) == 0.0
+
+
+def test_a_ratio_asked_with_shenme_is_a_quantity():
+    assert [a.phrase for a in asked_quantities("保安和学生要按什么比例配？")] == ["什么比例"]
+    assert missing_quantity("保安和学生要按什么比例配？", ["第九条 学校应当配备专职保安。"])
+    assert not missing_quantity("保安和学生要按什么比例配？", ["第九条 学校保安按学生人数的百分之一配备。"])
