@@ -31,7 +31,8 @@ SHARED = REPO.parent / "shared"
 DEFAULT_SOURCES = (SHARED / "seeds", SHARED / "policy-corpus" / "laws")
 DEFAULT_KB = REPO / ".eval.kb"  # kept apart from the product's KB; ignored by git (*.kb/)
 DEFAULT_OUT = REPO / "eval" / "reports"
-DEFAULT_PROBE = REPO / "eval" / "refusal_probe.jsonl"  # written before the refusal checks were tuned; never tuned on
+# Question sets beyond the dev set for the refusal checks (eval/README.md says which of them were tuned on).
+DEFAULT_PROBES = (REPO / "eval" / "refusal_probe.jsonl", REPO / "eval" / "refusal_probe2.jsonl")
 HEADLINE = (("R@1", "recall@1"), ("R@5", "recall@5"), ("R@10", "recall@10"), ("MRR@10", "mrr@10"))
 KIND_LABELS = {"duty": "职责", "procedure": "流程", "fact": "事实", "role": "岗位清单", "report": "述职报告范文", "unanswerable": "无答案"}
 
@@ -71,7 +72,7 @@ def prepare_assistant(kb: Path, sources: Sequence[Path], embedder: str | None):
 
 
 def run(kb: Path, qa: Path, sources: Sequence[Path], *, embedder: str | None = None, skip_baseline: bool = False,
-        hits_out: Path | None = None, probe: Path | None = None) -> dict:
+        hits_out: Path | None = None, probes: Sequence[Path] = ()) -> dict:
     """Evaluate ours (and the baselines); returns ``{"systems": {name: summary}, "timings": {...}, ...}``."""
     timings: dict[str, float] = {}
     load_start = _load_average()
@@ -84,10 +85,10 @@ def run(kb: Path, qa: Path, sources: Sequence[Path], *, embedder: str | None = N
         t = time.perf_counter()
         systems = {"ours": evaluate_assistant(assistant, qa, hits_out=hits_out)}
         timings["ours_s"] = time.perf_counter() - t
-        probe_summary = None
-        if probe is not None and probe.exists():
-            print(f"evaluating ours on the refusal probe ({_relative(probe)}) …", file=sys.stderr)
-            probe_summary = evaluate_assistant(assistant, probe)
+        probe_summaries = []
+        for probe in probes:
+            print(f"evaluating ours on the refusal probe {_relative(probe)} …", file=sys.stderr)
+            probe_summaries.append({"qa": _relative(probe), **evaluate_assistant(assistant, probe)})
         if not skip_baseline:
             from eval.baseline import run_baselines
 
@@ -109,7 +110,7 @@ def run(kb: Path, qa: Path, sources: Sequence[Path], *, embedder: str | None = N
     timings["total_s"] = time.perf_counter() - started
     return {"generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "qa": _relative(qa),
             "kb_chunks": chunks, "systems": systems, "timings": timings, "cpus": os.cpu_count(),
-            "probe": probe_summary and {"qa": _relative(probe), **probe_summary},
+            "probes": probe_summaries,
             "load_start": load_start, "load_end": _load_average()}
 
 
@@ -219,17 +220,20 @@ def latency_rows(systems: dict) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def probe_rows(probe: dict) -> tuple[list[str], list[list[str]]]:
-    """Ours on the refusal probe: questions written before the refusal checks were tuned, never tuned on."""
-    o = probe["overall"]
-    headers = ["questions", "answerable", "unanswerable", "refused unanswerable", "false refusals", "Recall@5", "MRR@10",
-               "citation exactness"]
-    return headers, [[str(o["n"]), str(o["answerable"]), str(o["unanswerable"]), fmt(o.get("refusal_recall")),
-                      fmt(o.get("false_refusal_rate")), fmt(o.get("recall@5")), fmt(o.get("mrr@10")), fmt(o.get("citation_exactness"))]]
+def probe_rows(probes: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    """Ours on each refusal probe set."""
+    headers = ["question set", "questions", "answerable", "unanswerable", "refused unanswerable", "false refusals", "Recall@5",
+               "MRR@10", "citation exactness"]
+    rows = []
+    for probe in probes:
+        o = probe["overall"]
+        rows.append([f"`{probe['qa']}`", str(o["n"]), str(o["answerable"]), str(o["unanswerable"]), fmt(o.get("refusal_recall")),
+                     fmt(o.get("false_refusal_rate")), fmt(o.get("recall@5")), fmt(o.get("mrr@10")), fmt(o.get("citation_exactness"))])
+    return headers, rows
 
 
-def target_rows(systems: dict, probe: dict | None = None) -> tuple[list[str], list[list[str]]]:
-    """The targets of issue 3 against this run (the refusal targets also on the probe set, when it ran)."""
+def target_rows(systems: dict, probes: Sequence[dict] = ()) -> tuple[list[str], list[list[str]]]:
+    """The targets of issue 3 against this run (the refusal targets also on each probe set that ran)."""
     ours = systems["ours"]
     dev, hold, overall = ours["splits"]["dev"], ours["splits"]["holdout"], ours["overall"]
     checks: list[tuple[str, float | None, float, bool]] = [  # (label, measured, bound, measured must be ≥ bound)
@@ -245,9 +249,10 @@ def target_rows(systems: dict, probe: dict | None = None) -> tuple[list[str], li
         ("search p95 ≤ 50 ms (CPU time)", overall.get("search_cpu_ms", {}).get("p95"), 50.0, False),
         ("ask p95 ≤ 150 ms (CPU time)", overall.get("ask_cpu_ms", {}).get("p95"), 150.0, False),
     ]
-    if probe is not None:
-        checks.insert(6, ("unanswerable refused ≥ 0.90 (probe)", probe["overall"].get("refusal_recall"), 0.90, True))
-        checks.insert(7, ("answerable refused ≤ 0.05 (probe)", probe["overall"].get("false_refusal_rate"), 0.05, False))
+    for i, probe in enumerate(probes):
+        name = Path(probe["qa"]).stem
+        checks.insert(6 + 2 * i, (f"unanswerable refused ≥ 0.90 ({name})", probe["overall"].get("refusal_recall"), 0.90, True))
+        checks.insert(7 + 2 * i, (f"answerable refused ≤ 0.05 ({name})", probe["overall"].get("false_refusal_rate"), 0.05, False))
     if _baselines(systems):
         best = _best_baseline(systems, "recall@5", "overall")
         checks.insert(4, ("Recall@5 − best naive ≥ +0.15 (overall)", _sub(overall["recall@5"], best), 0.15, True))
@@ -306,16 +311,17 @@ def render_markdown(result: dict, chart: str | None) -> str:
               f"Load average (1 min) at start / end of the run: {_load(result, 'load_start')} / {_load(result, 'load_end')} on "
               f"{result.get('cpus', '?')} CPUs. Wall clock includes waiting for the CPU; CPU time excludes that wait but still "
               "grows on a contended or virtualised machine (shared caches, stolen time)." + _busy_warning(result), "",
-              *(["## Refusal probe (never tuned on)", "", f"`{result['probe']['qa']}`: questions written before the refusal checks "
-                 "were tuned and kept unchanged since.", "", markdown_table(*probe_rows(result["probe"])), ""] if result.get("probe") else []),
-              "## Targets (issue 3)", "", markdown_table(*target_rows(systems, result.get("probe"))), ""]
+              *(["## Refusal probes", "", "Question sets beyond the dev set, each written before a round of work on the refusal "
+                 "checks and not changed since; eval/README.md says which were later tuned on.", "",
+                 markdown_table(*probe_rows(result["probes"])), ""] if result.get("probes") else []),
+              "## Targets (issue 3)", "", markdown_table(*target_rows(systems, result.get("probes", ()))), ""]
     return "\n".join(parts)
 
 
 def format_console(result: dict) -> str:
     systems = result["systems"]
     blocks = [format_summary(systems["ours"]), "", text_table(*comparison_rows(systems)), "", text_table(*kind_rows(systems)),
-              "", text_table(*latency_rows(systems)), "", text_table(*target_rows(systems, result.get("probe"))),
+              "", text_table(*latency_rows(systems)), "", text_table(*target_rows(systems, result.get("probes", ()))),
               "", f"run time: {result['timings']['total_s']:.0f} s"]
     return "\n".join(blocks)
 
@@ -387,7 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--embedder", choices=["auto", "e5", "use", "st", "fake"], help="override DUTY_EMBEDDER")
     parser.add_argument("--skip-baseline", action="store_true", help="evaluate ours only")
     parser.add_argument("--hits-out", type=Path, help="also write ours' per-question hits (JSON lines)")
-    parser.add_argument("--probe", type=Path, help="refusal probe set evaluated beside (default with the dev set: eval/refusal_probe.jsonl)")
+    parser.add_argument("--probe", type=Path, nargs="*", help="refusal probe sets evaluated beside (default with the dev set: "
+                        "eval/refusal_probe.jsonl and eval/refusal_probe2.jsonl)")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.sources if not p.exists()]
     if missing:
@@ -396,7 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         result = run(args.kb, args.qa, args.sources, embedder=args.embedder, skip_baseline=args.skip_baseline, hits_out=args.hits_out,
-                     probe=args.probe or (DEFAULT_PROBE if args.qa.resolve() == default_question_file().resolve() else None))
+                     probes=args.probe if args.probe is not None else
+                     [p for p in DEFAULT_PROBES if p.exists()] if args.qa.resolve() == default_question_file().resolve() else [])
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

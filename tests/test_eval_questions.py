@@ -79,15 +79,21 @@ def test_dev_set_passes_checker():
     assert problems == [], "\n".join(problems)
 
 
-def test_refusal_probe_set_passes_checker_and_shares_no_ids_with_the_dev_set():
+def _ids(path: Path) -> set[str]:
+    return {json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+
+def test_refusal_probe_sets_pass_the_checker_and_share_no_ids():
     missing = [str(d) for d in DEFAULT_SOURCE_DIRS if not d.is_dir()]
     if missing:
         pytest.skip(f"shared source texts not available: {missing}")
-    probe = REPO_ROOT / "eval" / "refusal_probe.jsonl"
-    assert main(["--qa", str(probe), "--min-questions", "50", "--min-unanswerable", "25"]) == 0
-    ids = {json.loads(line)["id"] for line in probe.read_text(encoding="utf-8").splitlines() if line.strip()}
-    dev_ids = {json.loads(line)["id"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()}
-    assert ids and not ids & dev_ids
+    seen = _ids(DEV_SET)
+    for name in ("refusal_probe.jsonl", "refusal_probe2.jsonl"):
+        probe = REPO_ROOT / "eval" / name
+        assert main(["--qa", str(probe), "--min-questions", "50", "--min-unanswerable", "25"]) == 0
+        ids = _ids(probe)
+        assert ids and not ids & seen, name
+        seen |= ids
 
 
 @pytest.mark.shared

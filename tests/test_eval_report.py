@@ -16,14 +16,14 @@ def test_report_writes_markdown_chart_and_summary(tmp_path, capsys):
     assert code == 0
     report = (out / "report.md").read_text(encoding="utf-8")
     for part in ("ours vs the naive recipe", "naive-dense", "naive-hybrid", "holdout", "Per question kind", "Targets", "recall.png",
-                 "Refusal probe", "unanswerable refused ≥ 0.90 (probe)"):
+                 "Refusal probes", f"unanswerable refused ≥ 0.90 ({qa.stem})"):
         assert part in report
     png = (out / "recall.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) < 300_000
     result = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert set(result["systems"]) == {"ours", "naive-dense", "naive-hybrid"}
     assert result["systems"]["ours"]["overall"]["recall@5"] == 0.75
-    assert result["probe"]["overall"]["recall@5"] == 0.75  # the same questions, evaluated again as the probe
+    assert result["probes"][0]["overall"]["recall@5"] == 0.75  # the same questions, evaluated again as a probe
     assert "ours − best naive" in capsys.readouterr().out
 
 
@@ -35,7 +35,7 @@ def test_report_skip_baseline_and_reuse_kb(tmp_path):
     assert main(args) == 0  # second run reuses the knowledge base
     result = json.loads((tmp_path / "r" / "summary.json").read_text(encoding="utf-8"))
     assert list(result["systems"]) == ["ours"]
-    assert result["probe"] is None  # no probe unless asked for, or the dev set itself is evaluated
+    assert result["probes"] == []  # no probe unless asked for, or the dev set itself is evaluated
 
 
 def test_report_refuses_a_kb_with_other_documents(tmp_path, capsys):
