@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,8 +54,33 @@ _ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duty-query-enco
 _PLACE = re.compile(r"^(.{2,3}?)(?:省|市|自治区|特别行政区)")
 # Questions about what happens to someone who breaks a rule (fines, sanctions, liability).
 CONSEQUENCE_QUESTION = re.compile(r"罚|处分|处理|后果|追究|责任|担责|违法|违反|拘留|吊销|坐牢|判刑|赔")
+# Questions that ask for the items of something (「要履行哪些义务」), or for "what X" (「需要什么条件」),
+# which an article answers with a list when it lists X.
+LIST_QUESTION = re.compile(r"哪些|哪几")
+WHAT_QUESTION = re.compile(r"什么|啥")
+# The lead of an enumeration, 「应当履行下列职责：」, with what it lists.
+_LIST_LEAD = re.compile(r"下列([^。；：:，,]{0,12}?)(?:之一的?)?[：:]")
 # Chapters that restate duties as sanctions (「违反本法规定，未……的，处……罚款」).
 _PENALTY_CHAPTER = re.compile(r"法律责任|罚则|处罚")
+
+
+# The national prefix a question leaves out (「按教师法」 for 中华人民共和国教师法).
+_NATIONAL_PREFIX = "中华人民共和国"
+
+
+@lru_cache(maxsize=4096)
+def _short_title(title: str) -> str:
+    """「中华人民共和国教师法」 → 「教师法」: how a question names a law."""
+    return title.removeprefix(_NATIONAL_PREFIX)
+
+
+def named_titles(question: str, titles: Iterable[str]) -> frozenset[str]:
+    """The titles among ``titles`` that ``question`` names (in full or without the national prefix).
+
+    When one named title is part of another (教育法 in 学前教育法), only the longer one counts.
+    """
+    found = {t for t in titles if len(_short_title(t)) >= 3 and _short_title(t) in question}
+    return frozenset(t for t in found if not any(_short_title(t) in _short_title(o) for o in found if o != t))
 
 
 @lru_cache(maxsize=4096)
@@ -85,6 +111,8 @@ class QueryPlan:
     is_role_question: bool = False
     role_words: tuple[str, ...] = ()  # words of the question that only say who is asking
     asks_consequence: bool = False  # about sanctions or liability, not about what to do
+    asks_list: bool = False  # for the items of something (which duties, which steps)
+    asks_what: bool = False  # 「什么…」: a list answers it only if it lists what was asked
     # ``words`` with the pieces of an everyday phrase from the thesaurus (「跟车老师」 → 跟/车/老师) joined
     # again, so that the sentence focus can credit the phrase's legal equivalent (随车照管人员)
     focus_words: tuple[str, ...] = ()
@@ -134,7 +162,8 @@ def plan_query(question: str, role: str | None = None) -> QueryPlan:
     if is_role_question:
         role_words += tuple(w for w in own if w in DUTY_QUESTION_WORDS)
     return QueryPlan(text, role, tuple(own), tuple(dict.fromkeys(expansions)), is_role_question, role_words,
-                     bool(CONSEQUENCE_QUESTION.search(text)), tuple(join_phrases(own, phrases)))
+                     bool(CONSEQUENCE_QUESTION.search(text)), bool(LIST_QUESTION.search(text)),
+                     bool(WHAT_QUESTION.search(text)), tuple(join_phrases(own, phrases)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +218,13 @@ class RetrieverParams:
     # Sanction articles repeat the duties they punish, so they match "what must I do" questions word for word;
     # they come after the duties themselves unless the question asks about consequences.
     sanction_penalty: float = 0.8
+    # A question that names a law (「按教师法…」) wants that law: other texts come after it.
+    unnamed_penalty: float = 0.8
+    # A question about one's own duties wants the checklist, which is spread over several texts: each further
+    # article of a document already ranked above it loses this factor once more.
+    same_doc_decay: float = 0.9
+    # A question asking "which ones" is best answered by an article that lists them.
+    list_bonus: float = 1.3
 
 
 class HybridRetriever:
@@ -258,6 +294,7 @@ class HybridRetriever:
         if self.mode == "hybrid" and pool:
             by_focus = sorted(pool, key=lambda cid: -focus[cid][1])
             lists.append((p.w_focus, by_focus))
+        named = named_titles(plan.question, {doc.meta.title for doc in self.kb.docs.values()})
         fused: dict[str, float] = {}
         for weight, ids in lists:
             for rank, cid in enumerate(ids):
@@ -269,15 +306,23 @@ class HybridRetriever:
             if chunk.doc_kind == "local_regulation" and _place_of(chunk.doc_title) not in plan.question:
                 fused[cid] *= p.local_penalty
             fused[cid] *= topic_prior(plan, chunk, p)
+            if named and chunk.doc_title not in named:
+                fused[cid] *= p.unnamed_penalty
         ordered = sorted(fused, key=lambda cid: -fused[cid])
-        hits: list[Hit] = []
+        articles: list[str] = []
         seen_articles: set[tuple[str, str]] = set()
         for cid in ordered:
             chunk = self.kb.chunks[cid]
             article = (chunk.doc_id, chunk.section)
-            if article in seen_articles:
-                continue
-            seen_articles.add(article)
+            if article not in seen_articles:
+                seen_articles.add(article)
+                articles.append(cid)
+        if plan.is_role_question and p.same_doc_decay < 1.0:
+            fused.update(spread_documents(articles, fused, self.kb.chunks, p.same_doc_decay))
+            articles.sort(key=lambda cid: -fused[cid])
+        hits: list[Hit] = []
+        for cid in articles:
+            chunk = self.kb.chunks[cid]
             if cid not in focus:
                 focus[cid] = best_sentence(chunk, plan, idf)
             span, focus_score = focus[cid]
@@ -287,11 +332,35 @@ class HybridRetriever:
         return RetrievalResult(plan, hits, self.kb.bm25)
 
 
+def spread_documents(articles: list[str], scores: dict[str, float], chunks: dict[str, Chunk], decay: float) -> dict[str, float]:
+    """Scores of ``articles`` (best first) after the n-th article of each document loses ``decay ** (n - 1)``,
+    so that a second document's best article can come before a first document's third."""
+    seen: dict[str, int] = {}
+    adjusted: dict[str, float] = {}
+    for cid in articles:
+        doc = chunks[cid].doc_id
+        adjusted[cid] = scores[cid] * decay ** seen.get(doc, 0)
+        seen[doc] = seen.get(doc, 0) + 1
+    return adjusted
+
+
 def topic_prior(plan: QueryPlan, chunk: Chunk, params: RetrieverParams) -> float:
     """Factor on an article's fused score from what kind of answer the question wants."""
+    factor = 1.0
     if not plan.asks_consequence and is_penalty_article(chunk.section):
-        return params.sanction_penalty
-    return 1.0
+        factor *= params.sanction_penalty
+    if plan.asks_list or plan.asks_what:
+        listed = listed_nouns(chunk.text)
+        if listed and (plan.asks_list or any(noun in plan.question for noun in listed)):
+            factor *= params.list_bonus
+    return factor
+
+
+@lru_cache(maxsize=16384)
+def listed_nouns(text: str) -> tuple[str, ...]:
+    """What an article enumerates, by the last two characters of each list lead
+    (「应当符合下列条件：」 → 条件; 「有下列情形之一的：」 → 情形); empty for an article without a list."""
+    return tuple(dict.fromkeys(m.group(1)[-2:] for m in _LIST_LEAD.finditer(text) if len(m.group(1)) >= 2))
 
 
 @lru_cache(maxsize=16384)

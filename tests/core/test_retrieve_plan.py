@@ -2,7 +2,16 @@
 
 import pytest
 
-from assistant.retrieve import HybridRetriever, RetrieverParams, is_penalty_article, plan_query, topic_prior
+from assistant.retrieve import (
+    HybridRetriever,
+    RetrieverParams,
+    is_penalty_article,
+    listed_nouns,
+    named_titles,
+    plan_query,
+    spread_documents,
+    topic_prior,
+)
 from assistant.types import Chunk
 from tests.conftest import make_assistant
 
@@ -92,3 +101,102 @@ def test_a_split_everyday_phrase_is_kept_whole_for_the_sentence_focus():
     assert "随车照管人员" in plan.expansions
     assert "跟车老师" in plan.focus_words and "跟" not in plan.focus_words
     assert "跟" in plan.words  # the asker's own words stay as they were
+
+
+# Two texts with the same duty; the second words it closer to the question below.
+TEACHERS_LAW = "# 中华人民共和国教师法\n\n第一条 教师应当关心爱护学生。\n"
+SCHOOL_RULES = "# 学校管理规定\n\n第一条 教师应当关心、爱护全体学生，尊重学生人格。\n"
+
+
+@pytest.fixture(scope="module")
+def two_texts_kb(tmp_path_factory):
+    root = tmp_path_factory.mktemp("named")
+    (root / "教师法.md").write_text(TEACHERS_LAW, encoding="utf-8")
+    (root / "学校管理规定.md").write_text(SCHOOL_RULES, encoding="utf-8")
+    assistant = make_assistant(root / "kb")
+    assistant.ingest([root / "教师法.md", root / "学校管理规定.md"])
+    yield assistant.kb
+    assistant.close()
+
+
+def test_a_law_is_named_by_its_short_title_and_the_longest_name_wins():
+    titles = {"中华人民共和国教育法", "中华人民共和国学前教育法", "中华人民共和国教师法", "校车安全管理条例"}
+    assert named_titles("按教师法，老师要尽哪些义务？", titles) == {"中华人民共和国教师法"}
+    assert named_titles("学前教育法里幼儿园要做什么？", titles) == {"中华人民共和国学前教育法"}
+    assert named_titles("教育法和校车安全管理条例怎么说？", titles) == {"中华人民共和国教育法", "校车安全管理条例"}
+    assert named_titles("老师要尽哪些义务？", titles) == frozenset()
+
+
+def test_the_law_a_question_names_comes_first(two_texts_kb):
+    question = "教师法里说教师应当怎样关心爱护学生、尊重学生人格？"
+    neutral = HybridRetriever(two_texts_kb, RetrieverParams(unnamed_penalty=1.0)).search(question, k=2)
+    assert neutral[0].chunk.doc_title == "学校管理规定"  # it matches more of the words
+    ranked = HybridRetriever(two_texts_kb).search(question, k=2)
+    assert ranked[0].chunk.doc_title == "中华人民共和国教师法"
+    unnamed = HybridRetriever(two_texts_kb).search("教师应当怎样关心爱护学生、尊重学生人格？", k=2)
+    assert unnamed[0].chunk.doc_title == "学校管理规定"
+
+
+def test_further_articles_of_one_document_give_way_to_another_document():
+    chunks = {cid: Chunk(cid, doc, doc, f"{doc}.md", cid, "……", 0, 2) for cid, doc in
+              [("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B")]}
+    scores = {"a1": 1.0, "a2": 0.95, "a3": 0.9, "b1": 0.85}
+    spread = spread_documents(list(scores), scores, chunks, 0.9)
+    assert sorted(spread, key=lambda cid: -spread[cid]) == ["a1", "a2", "b1", "a3"]
+    assert spread["b1"] == 0.85 and spread["a3"] == pytest.approx(0.9 * 0.81)
+    assert spread_documents(list(scores), scores, chunks, 1.0) == scores
+
+
+def test_which_ones_questions_prefer_an_article_that_lists_them():
+    params = RetrieverParams(list_bonus=1.3, sanction_penalty=1.0)
+    listing = Chunk("c1", "d1", "条例", "条例.md", "第一条", "第一条 随车照管人员应当履行下列职责：\n\n（一）清点人数；", 0, 20)
+    single = Chunk("c2", "d1", "条例", "条例.md", "第二条", "第二条 随车照管人员应当清点人数。", 0, 16)
+    which = plan_query("跟车老师要负责哪些事？")
+    assert which.asks_list and not plan_query("跟车老师要清点人数吗？").asks_list
+    assert topic_prior(which, listing, params) == 1.3
+    assert topic_prior(which, single, params) == 1.0
+    assert topic_prior(plan_query("跟车老师要清点人数吗？"), listing, params) == 1.0
+
+
+def test_what_questions_prefer_a_list_only_of_what_they_ask_for():
+    params = RetrieverParams(list_bonus=1.3, sanction_penalty=1.0)
+    conditions = Chunk("c1", "d1", "条例", "条例.md", "第一条", "第一条 取得校车使用许可应当符合下列条件：\n\n（一）车辆合格；", 0, 24)
+    duties = Chunk("c2", "d1", "条例", "条例.md", "第二条", "第二条 随车照管人员应当履行下列职责：\n\n（一）清点人数；", 0, 20)
+    question = plan_query("学校申请校车使用许可需要什么条件？")
+    assert listed_nouns(conditions.text) == ("条件",)
+    assert listed_nouns("第三条 因下列情形之一造成事故的，学校不承担责任：") == ()
+    assert listed_nouns("第三条 学校有下列情形之一的：") == ("情形",)
+    assert topic_prior(question, conditions, params) == 1.3
+    assert topic_prior(question, duties, params) == 1.0
+
+
+# Three duties of the class teacher in one text, a fourth in another.
+TEXT_A = ("# 甲规定\n\n第一条 班主任应当每天清点学生人数，发现学生缺席及时联系家长。\n\n"
+          "第二条 班主任应当开展安全教育，每周讲一次安全课。\n\n第三条 班主任应当检查教室门窗，消除安全隐患。\n")
+TEXT_B = "# 乙规定\n\n第一条 班主任负责组织学生参加疏散演练。\n"
+
+
+@pytest.fixture(scope="module")
+def duties_kb(tmp_path_factory):
+    root = tmp_path_factory.mktemp("duties")
+    (root / "甲规定.md").write_text(TEXT_A, encoding="utf-8")
+    (root / "乙规定.md").write_text(TEXT_B, encoding="utf-8")
+    assistant = make_assistant(root / "kb")
+    assistant.ingest([root / "甲规定.md", root / "乙规定.md"])
+    yield assistant.kb
+    assistant.close()
+
+
+def _docs(kb, question, decay):
+    hits = HybridRetriever(kb, RetrieverParams(same_doc_decay=decay)).search(question, k=4, role="班主任")
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    return [h.chunk.doc_title for h in hits]
+
+
+def test_an_own_duty_question_sees_a_second_text_early(duties_kb):
+    question = "我是班主任，我的安全职责有哪些？"
+    assert _docs(duties_kb, question, 1.0)[:2] == ["甲规定", "甲规定"]
+    assert _docs(duties_kb, question, 0.5)[:2] == ["甲规定", "乙规定"]
+    # a question about one situation keeps the plain order
+    other = "班主任应当怎样做好安全工作？"
+    assert _docs(duties_kb, other, 0.5) == _docs(duties_kb, other, 1.0)
