@@ -88,7 +88,7 @@ def run(kb: Path, qa: Path, sources: Sequence[Path], *, embedder: str | None = N
         probe_summaries = []
         for probe in probes:
             print(f"evaluating ours on the refusal probe {_relative(probe)} …", file=sys.stderr)
-            probe_summaries.append({"qa": _relative(probe), **evaluate_assistant(assistant, probe)})
+            probe_summaries.append({**evaluate_assistant(assistant, probe), "qa": _relative(probe)})
         if not skip_baseline:
             from eval.baseline import run_baselines
 
