@@ -31,6 +31,18 @@ def make_assistant(kb_dir: Path, **overrides) -> Assistant:
     return build_assistant(settings, embedder=FakeEmbedder())
 
 
+def assistant_over(folder: Path, docs: dict[str, str], **overrides) -> Assistant:
+    """An assistant (fake embedder) with a few hand-written documents written to ``folder`` and ingested into
+    ``folder/kb``. The caller closes it."""
+    paths = []
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        paths.append(folder / name)
+    assistant = make_assistant(folder / "kb", **overrides)
+    assistant.ingest(paths)
+    return assistant
+
+
 @pytest.fixture(scope="session")
 def laws_kb_dir(tmp_path_factory) -> Path:
     """A knowledge base of the customer's document and the 22 shared laws (fake embedder), built once."""

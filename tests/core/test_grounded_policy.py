@@ -4,7 +4,7 @@ is answered with 「未找到」, the same question about what the texts do say 
 import pytest
 
 from assistant.answer import ExtractiveAnswerer, GroundedPolicy
-from tests.conftest import make_assistant
+from tests.conftest import assistant_over
 
 DOCS = {
     "督导办法.md": "# 督导办法\n\n第一条 督学对学校实施经常性督导，每学期不得少于2次。\n\n"
@@ -14,11 +14,7 @@ DOCS = {
 
 @pytest.fixture(scope="module")
 def small_assistant(tmp_path_factory):
-    root = tmp_path_factory.mktemp("policy")
-    for name, text in DOCS.items():
-        (root / name).write_text(text, encoding="utf-8")
-    assistant = make_assistant(root / "kb")
-    assistant.ingest([root])
+    assistant = assistant_over(tmp_path_factory.mktemp("policy"), DOCS)
     yield assistant
     assistant.close()
 
@@ -56,11 +52,7 @@ STUDY_DOCS = {
 
 @pytest.fixture(scope="module")
 def study_assistant(tmp_path_factory):
-    root = tmp_path_factory.mktemp("study")
-    for name, text in STUDY_DOCS.items():
-        (root / name).write_text(text, encoding="utf-8")
-    assistant = make_assistant(root / "kb")
-    assistant.ingest([root])
+    assistant = assistant_over(tmp_path_factory.mktemp("study"), STUDY_DOCS)
     yield assistant
     assistant.close()
 

@@ -4,7 +4,7 @@ import pytest
 
 from assistant.errors import RetrievalError
 from assistant.retrieve import HybridRetriever, plan_query
-from tests.conftest import make_assistant
+from tests.conftest import assistant_over, make_assistant
 
 DOCS = {
     "校车条例.md": "# 校车条例\n\n第一条 校车驾驶人应当取得相应准驾车型驾驶证。\n\n第二条 随车照管人员应当清点乘车学生人数。\n",
@@ -15,11 +15,7 @@ DOCS = {
 
 @pytest.fixture(scope="module")
 def small_assistant(tmp_path_factory):
-    root = tmp_path_factory.mktemp("small")
-    for name, text in DOCS.items():
-        (root / name).write_text(text, encoding="utf-8")
-    assistant = make_assistant(root / "kb")
-    assistant.ingest([root])
+    assistant = assistant_over(tmp_path_factory.mktemp("small"), DOCS)
     yield assistant
     assistant.close()
 

@@ -13,7 +13,7 @@ from assistant.retrieve import (
     topic_prior,
 )
 from assistant.types import Chunk
-from tests.conftest import make_assistant
+from tests.conftest import assistant_over
 
 # A duty, a second duty, and the sanction that repeats both word for word.
 FIRE_RULES = (
@@ -24,10 +24,7 @@ FIRE_RULES = (
 
 @pytest.fixture(scope="module")
 def fire_kb(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fire")
-    (root / "消防规定.md").write_text(FIRE_RULES, encoding="utf-8")
-    assistant = make_assistant(root / "kb")
-    assistant.ingest([root / "消防规定.md"])
+    assistant = assistant_over(tmp_path_factory.mktemp("fire"), {"消防规定.md": FIRE_RULES})
     yield assistant.kb
     assistant.close()
 
@@ -110,11 +107,7 @@ SCHOOL_RULES = "# 学校管理规定\n\n第一条 教师应当关心、爱护全
 
 @pytest.fixture(scope="module")
 def two_texts_kb(tmp_path_factory):
-    root = tmp_path_factory.mktemp("named")
-    (root / "教师法.md").write_text(TEACHERS_LAW, encoding="utf-8")
-    (root / "学校管理规定.md").write_text(SCHOOL_RULES, encoding="utf-8")
-    assistant = make_assistant(root / "kb")
-    assistant.ingest([root / "教师法.md", root / "学校管理规定.md"])
+    assistant = assistant_over(tmp_path_factory.mktemp("named"), {"教师法.md": TEACHERS_LAW, "学校管理规定.md": SCHOOL_RULES})
     yield assistant.kb
     assistant.close()
 
@@ -178,11 +171,7 @@ TEXT_B = "# 乙规定\n\n第一条 班主任负责组织学生参加疏散演练
 
 @pytest.fixture(scope="module")
 def duties_kb(tmp_path_factory):
-    root = tmp_path_factory.mktemp("duties")
-    (root / "甲规定.md").write_text(TEXT_A, encoding="utf-8")
-    (root / "乙规定.md").write_text(TEXT_B, encoding="utf-8")
-    assistant = make_assistant(root / "kb")
-    assistant.ingest([root / "甲规定.md", root / "乙规定.md"])
+    assistant = assistant_over(tmp_path_factory.mktemp("duties"), {"甲规定.md": TEXT_A, "乙规定.md": TEXT_B})
     yield assistant.kb
     assistant.close()
 
