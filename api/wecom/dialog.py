@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 from api.wecom.render import Reply, reply_for
 from api.wecom.roles import RoleBook, parse_command, role_names
+from assistant.draft.chat import draft_from_chat
 from assistant.errors import AssistantError
+from assistant.prompts import render
 
 if TYPE_CHECKING:
     from assistant.pipeline import Assistant
@@ -34,7 +36,8 @@ def help_text() -> str:
         "· 学生在校受伤，学校要承担什么责任？\n"
         "设置身份：发送「设置角色 班主任」，回答会按您的岗位组织\n"
         f"可选角色：{roles}\n"
-        "查看身份：发送「我的角色」；清除：发送「清除角色」"
+        "查看身份：发送「我的角色」；清除：发送「清除角色」\n"
+        "起草述职报告：发送「帮我写述职报告的履职情况部分，单位：某某学校。我们今年……」，后面写上您的工作事实"
     )
 
 
@@ -73,6 +76,15 @@ class Dialog:
         log.info("wecom user set role %s", role)
         return f"已将您的角色设置为「{role}」，之后的回答会按{role}的职责来组织。"
 
+    def _draft(self, message: str, role: str | None) -> Reply | None:
+        """A 述职报告 draft when the message asks for one (「帮我写述职报告……」), else None. The draft's own
+        appendix quotes every cited article, so no source lines are added; the Word file is made on the web page
+        or by `duty draft` (a WeCom user cannot download from a server on the school's network)."""
+        made = draft_from_chat(self._get_assistant(), message.strip(), role=role)
+        if made is None:
+            return None
+        return Reply(made.answer(render("draft_chat", "wecom_word_line")).answer.strip())
+
     def answer(self, user_id: str, question: str) -> Reply:
         """The reply to a question or command (never raises)."""
         reply = self.command_reply(user_id, question)
@@ -80,6 +92,9 @@ class Dialog:
             return Reply(reply)
         try:
             role = self.roles.role_for(user_id)
+            drafted = self._draft(question, role)
+            if drafted is not None:
+                return drafted
             answer = self._get_assistant().ask(question.strip()[: self._max_chars], role=role)
         except AssistantError as exc:
             log.warning("wecom question could not be answered: %s", exc)
@@ -98,6 +113,10 @@ class Dialog:
         partial = ""
         try:
             role = self.roles.role_for(user_id)
+            drafted = self._draft(question, role)
+            if drafted is not None:
+                yield drafted, True
+                return
             for kind, value in self._get_assistant().ask_stream(question, role=role):
                 if kind == "delta":
                     partial += str(value)

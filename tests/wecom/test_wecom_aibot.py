@@ -234,3 +234,19 @@ def test_stream_past_its_deadline_is_finished_with_what_it_has():
 )
 def test_strip_mentions(raw, expected):
     assert strip_mentions(raw) == expected
+
+
+def test_draft_request_finishes_its_stream_with_the_draft(start_wecom, laws_assistant):
+    wecom = start_wecom(laws_assistant)
+    request = "帮我写述职报告的履职情况部分，我是分管副校长。我们今年组织了3次消防演练。"
+    stream_id = open_bot_reply(wecom.post_bot(bot_callback(_message(request, "d-1"))))["stream"]["id"]
+    final = None
+    for i in range(500):
+        snap = open_bot_reply(wecom.post_bot(bot_callback(_refresh(stream_id, f"d-r-{i}"))))["stream"]
+        if snap["finish"]:
+            final = snap["content"]
+            break
+        time.sleep(0.01)
+    assert final is not None
+    assert "我们今年组织了3次消防演练。" in final and "附：引用依据" in final
+    assert "分管副校长" in final

@@ -273,3 +273,24 @@ def test_missing_send_settings_is_503_naming_them(start_wecom, laws_assistant):
     response = wecom.http.post(f"/wecom/app/callback?{A2_QUERY}", content=A2_BODY)
     assert response.status_code == 503
     assert "DUTY_WECOM_SECRET" in response.json()["detail"]
+
+
+DRAFT_REQUEST = "帮我写述职报告的履职情况部分，单位：某某镇中心校。我们今年开展了12次安全检查，整改隐患5处，组织应急疏散演练4次。"
+
+
+def test_draft_request_is_answered_with_a_cited_draft_in_ordered_pieces(start_wecom, laws_assistant, fake_wecom, tmp_path):
+    roles_file = tmp_path / "roles.yaml"
+    roles_file.write_text("wangxiaozhang: 校长\n", encoding="utf-8")
+    wecom = start_wecom(laws_assistant, wecom_roles_file=roles_file)
+    wecom.post_app(app_callback(text_xml("wangxiaozhang", DRAFT_REQUEST, "9801")))
+    wecom.settle()
+    pieces = [m["text"]["content"] for m in fake_wecom.delivered if m["touser"] == "wangxiaozhang"]
+    text = "".join(pieces)
+    assert len(pieces) >= 2 and all(utf8_len(p) <= 2048 for p in pieces)
+    assert "我们今年开展了12次安全检查，整改隐患5处，组织应急疏散演练4次。" in text  # the user's facts, verbatim
+    assert "附：引用依据" in text and re.search(r"\[1\] 《[^》]+》第[一二三四五六七八九十百]+条：“", text)
+    assert text.rstrip().endswith("或用命令行 duty draft 生成。")
+    # every quoted duty is text of the cited law
+    for title, quote in re.findall(r"\[\d+\] 《([^》]+)》第[^：]+：“([^”]+)”", text):
+        source = next(d for d in laws_assistant.kb.docs.values() if d.meta.title == title)
+        assert quote in source.text
