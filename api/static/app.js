@@ -375,9 +375,9 @@ async function uploadDocuments(event) {
     if (report.updated.length) parts.push(`更新 ${report.updated.join("、")}`);
     if (report.unchanged.length) parts.push(`未变 ${report.unchanged.join("、")}`);
     if (report.skipped.length) parts.push(`跳过 ${report.skipped.join("；")}`);
-    setDocsStatus(`${parts.join("；")}。`);
     input.value = "";
-    await loadDocuments();
+    await loadDocuments(); // the list shows the new file before the status line says it is there
+    setDocsStatus(`${parts.join("；")}。`);
   } catch (error) {
     setDocsStatus(`上传失败：${error.message}`, true);
   } finally {

@@ -91,7 +91,8 @@ def test_upload_in_the_documents_panel_and_markup_stays_text(page, tmp_path):
     page.set_input_files("#upload-input", str(upload))
     page.click("#upload-button")
     page.locator("#docs-status", has_text="校园无人机巡检规定.md").wait_for()
-    assert page.locator("#docs-body", has_text="校园无人机巡检规定.md").count() == 1
+    page.locator("#docs-body tr", has_text="校园无人机巡检规定.md").wait_for()
+    assert page.locator("#docs-body tr", has_text="校园无人机巡检规定.md").count() == 1
     page.click("#docs-close")
 
     ask(page, "无人机巡检员每天要记录什么？")
