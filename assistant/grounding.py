@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from assistant.bm25 import BM25Index, idf_of
 from assistant.text import get_pos_tagger, sentence_spans, stopwords, thesaurus
@@ -253,13 +254,19 @@ def _topic_words(question: str, ignore: tuple[str, ...]) -> list[tuple[str, floa
     """The question's content words with their part-of-speech weight (nouns 1, verbs and adjectives 0.5)."""
     stop = stopwords()
     words = []
-    for word, flag in get_pos_tagger().cut(question):
+    for word, flag in _tagged(question):
         if (len(word) < 2 or word in stop or word in ignore or word in _FRAME_WORDS or word in _MODAL_WORDS
                 or not flag.startswith(_TOPIC_POS) or _ASKING_WORD.fullmatch(word)
                 or (flag.startswith(("j", "l")) and len(word) < 3) or _MODAL_PLUS_CHAR.fullmatch(word)):
             continue
         words.append((word, 1.0 if flag.startswith(_NOUN_POS) else 0.5))
     return words
+
+
+@lru_cache(maxsize=1024)
+def _tagged(text: str) -> tuple[tuple[str, str], ...]:
+    """Words of ``text`` with their part of speech; one question is tagged several times per answer."""
+    return tuple((word, flag) for word, flag in get_pos_tagger().cut(text))
 
 
 def _found(word: str, text: str) -> bool:

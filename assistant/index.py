@@ -113,6 +113,7 @@ class KnowledgeBase:
         self.chunks: dict[str, Chunk] = {}
         self.chunk_tokens: dict[str, list[str]] = {}
         self.bm25 = BM25Index.build([], [])
+        self.titles: frozenset[str] = frozenset()  # document titles, for questions that name a law
         self.superseded: dict[str, str] = {}  # doc_id → title of the newer version
         self.has_older_versions: set[str] = set()  # doc_ids of the newest version where several are ingested
         self.root.mkdir(parents=True, exist_ok=True)
@@ -180,6 +181,7 @@ class KnowledgeBase:
         self._tables = {}  # vector tables follow the committed generation: re-read on next use
         self._manifest_mtime = path.stat().st_mtime
         self.superseded, self.has_older_versions = _find_versions(docs.values())
+        self.titles = frozenset(doc.meta.title for doc in docs.values())
 
     def refresh(self) -> bool:
         """Reload if another process committed a new manifest; True when something changed."""

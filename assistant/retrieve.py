@@ -294,7 +294,7 @@ class HybridRetriever:
         if self.mode == "hybrid" and pool:
             by_focus = sorted(pool, key=lambda cid: -focus[cid][1])
             lists.append((p.w_focus, by_focus))
-        named = named_titles(plan.question, {doc.meta.title for doc in self.kb.docs.values()})
+        named = named_titles(plan.question, self.kb.titles)
         fused: dict[str, float] = {}
         for weight, ids in lists:
             for rank, cid in enumerate(ids):

@@ -5,6 +5,7 @@ before incremental updates still opens, and upgrades itself on the next commit."
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,15 +35,21 @@ def _generation_folder(kb: KnowledgeBase):
     return kb.root / "bm25" / str(kb._manifest["generation"])
 
 
-@pytest.mark.shared
-def test_commits_update_bm25_in_place_like_a_fresh_build_on_shared_laws(tmp_path, caplog):
+def _ingested(tmp_path, *laws: str) -> tuple[Path, KnowledgeBase]:
+    """A folder holding copies of the named shared laws, and a knowledge base that has ingested it."""
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("校车安全管理条例", "食品安全法", "未成年人保护法", "安全生产法"):
+    for name in laws:
         shutil.copy(law(name), src)
-    changed = next(src.glob("校车安全管理条例*"))
     kb = KnowledgeBase(tmp_path / "kb", FakeEmbedder())
     kb.ingest([src])
+    return src, kb
+
+
+@pytest.mark.shared
+def test_commits_update_bm25_in_place_like_a_fresh_build_on_shared_laws(tmp_path, caplog):
+    src, kb = _ingested(tmp_path, "校车安全管理条例", "食品安全法", "未成年人保护法", "安全生产法")
+    changed = next(src.glob("校车安全管理条例*"))
     _assert_matches_fresh_build(kb)
 
     changed.write_text(changed.read_text(encoding="utf-8") + APPENDED, encoding="utf-8")
@@ -71,12 +78,7 @@ def test_commits_update_bm25_in_place_like_a_fresh_build_on_shared_laws(tmp_path
 
 @pytest.mark.shared
 def test_knowledge_base_from_before_incremental_bm25_opens_and_upgrades_on_shared_laws(tmp_path, caplog):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("校车安全管理条例", "消防法"):
-        shutil.copy(law(name), src)
-    kb = KnowledgeBase(tmp_path / "kb", FakeEmbedder())
-    kb.ingest([src])
+    src, kb = _ingested(tmp_path, "校车安全管理条例", "消防法")
     hits = kb.bm25.search(bm25_tokens("校车驾驶人"), 10)
     folder = _generation_folder(kb)
     kb.close()
@@ -106,12 +108,7 @@ def test_knowledge_base_from_before_incremental_bm25_opens_and_upgrades_on_share
 
 @pytest.mark.shared
 def test_commit_that_fails_before_the_manifest_leaves_the_previous_bm25_on_shared_laws(tmp_path, monkeypatch):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("校车安全管理条例", "消防法"):
-        shutil.copy(law(name), src)
-    kb = KnowledgeBase(tmp_path / "kb", FakeEmbedder())
-    kb.ingest([src])
+    src, kb = _ingested(tmp_path, "校车安全管理条例", "消防法")
     before = kb.bm25.search(bm25_tokens("校车驾驶人 本条为测试追加的条款"), 10)
     changed = next(src.glob("校车安全管理条例*"))
     changed.write_text(changed.read_text(encoding="utf-8") + APPENDED, encoding="utf-8")
