@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import mmap
 import struct
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +107,6 @@ class E5QueryEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(self._graph(tensors).SerializeToString(), options, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
 
     # -- model file -------------------------------------------------------------------------------------
     def _parse(self) -> dict[str, np.ndarray]:
@@ -237,6 +235,5 @@ class E5QueryEncoder:
         t = self.tokenizer
         ids = t.content_ids(self.prefix + text)[: self.max_pos - 2]
         x = self._embed_tokens([t.bos, *ids, t.eos])
-        with self._lock:
-            (mean,) = self._session.run(None, {"x": x})
+        (mean,) = self._session.run(None, {"x": x})  # a session may run on several threads at once
         return (mean / max(float(np.linalg.norm(mean)), 1e-6)).astype(np.float32)
