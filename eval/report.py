@@ -32,7 +32,7 @@ DEFAULT_SOURCES = (SHARED / "seeds", SHARED / "policy-corpus" / "laws")
 DEFAULT_KB = REPO / ".eval.kb"  # kept apart from the product's KB; ignored by git (*.kb/)
 DEFAULT_OUT = REPO / "eval" / "reports"
 # Question sets beyond the dev set for the refusal checks (eval/README.md says which of them were tuned on).
-DEFAULT_PROBES = (REPO / "eval" / "refusal_probe.jsonl", REPO / "eval" / "refusal_probe2.jsonl")
+DEFAULT_PROBES = tuple(REPO / "eval" / f"refusal_probe{n}.jsonl" for n in ("", "2", "3"))
 HEADLINE = (("R@1", "recall@1"), ("R@5", "recall@5"), ("R@10", "recall@10"), ("MRR@10", "mrr@10"))
 KIND_LABELS = {"duty": "职责", "procedure": "流程", "fact": "事实", "role": "岗位清单", "report": "述职报告范文", "unanswerable": "无答案"}
 
@@ -394,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-baseline", action="store_true", help="evaluate ours only")
     parser.add_argument("--hits-out", type=Path, help="also write ours' per-question hits (JSON lines)")
     parser.add_argument("--probe", type=Path, nargs="*", help="refusal probe sets evaluated beside (default with the dev set: "
-                        "eval/refusal_probe.jsonl and eval/refusal_probe2.jsonl)")
+                        "eval/refusal_probe.jsonl, refusal_probe2.jsonl and refusal_probe3.jsonl)")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.sources if not p.exists()]
     if missing:
