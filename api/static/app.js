@@ -85,6 +85,52 @@ async function* readEvents(response) {
 // ------------------------------------------------------------------ conversation
 function currentRole() { return $("role").value || null; }
 
+// The conversation of this tab survives a reload: questions and the answers as the server sent them are kept in
+// sessionStorage (per tab, gone with the tab) and drawn again on load.
+const HISTORY_KEY = "duty.conversation";
+const HISTORY_MAX = 40;
+
+function loadHistory() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(HISTORY_KEY) || "null");
+    return saved && Array.isArray(saved.turns) ? saved : { sessionId: null, turns: [] };
+  } catch (_) {
+    return { sessionId: null, turns: [] };
+  }
+}
+
+function remember(question, role, answer) {
+  const history = loadHistory();
+  history.sessionId = state.sessionId;
+  history.turns = [...history.turns, { question, role, answer }].slice(-HISTORY_MAX);
+  try {
+    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(history));
+  } catch (_) { /* storage full or disabled: the page works, it just won't survive a reload */ }
+}
+
+function forgetHistory() { sessionStorage.removeItem(HISTORY_KEY); }
+
+function addQuestion(question, role) {
+  addMessage("user", el("div", { className: "who" }, role ? `我（${role}）` : "我"), el("div", { className: "text" }, question));
+}
+
+function showAnswer(bubble, answer) {
+  if (answer.draft) renderDraft(bubble, answer);
+  else renderAnswer(bubble, answer);
+}
+
+function restoreHistory() {
+  const history = loadHistory();
+  if (!history.turns.length) return;
+  state.sessionId = history.sessionId;
+  const welcome = document.querySelector(".welcome");
+  if (welcome) welcome.remove();
+  for (const turn of history.turns) {
+    addQuestion(turn.question, turn.role);
+    showAnswer(addMessage("assistant"), turn.answer);
+  }
+}
+
 async function ensureSession() {
   if (!state.sessionId) {
     const session = await api("/v1/sessions", { method: "POST", json: { role: currentRole() } });
@@ -124,7 +170,7 @@ async function ask(question) {
   const welcome = document.querySelector(".welcome");
   if (welcome) welcome.remove();
   const role = currentRole();
-  addMessage("user", el("div", { className: "who" }, role ? `我（${role}）` : "我"), el("div", { className: "text" }, question));
+  addQuestion(question, role);
   const live = el("div", { className: "text streaming" });
   const bubble = addMessage("assistant pending", el("div", { className: "who" }, "政策助手"), live);
   try {
@@ -137,8 +183,8 @@ async function ask(question) {
       else if (event === "error") throw new ApiError(data.status || 500, data.error);
     }
     if (!final) throw new ApiError(500, "回答没有完整返回，请重试。");
-    if (final.draft) renderDraft(bubble, final);
-    else renderAnswer(bubble, final);
+    showAnswer(bubble, final);
+    remember(question, role, final);
   } catch (error) {
     bubble.className = "message assistant error";
     bubble.replaceChildren(el("div", { className: "who" }, "出错了"), el("div", { className: "text" }, error.message));
@@ -437,6 +483,7 @@ function init() {
   }
   $("new-chat").addEventListener("click", () => {
     state.sessionId = null;
+    forgetHistory();
     $("log").replaceChildren();
     closeSource();
     $("question").focus();
@@ -448,6 +495,7 @@ function init() {
   $("upload-form").addEventListener("submit", uploadDocuments);
   $("key-button").addEventListener("click", () => openKeyDialog());
   $("key-dialog").addEventListener("close", closeKeyDialog);
+  restoreHistory();
   $("question").focus();
 }
 

@@ -104,3 +104,31 @@ def test_upload_in_the_documents_panel_and_markup_stays_text(page, tmp_path):
     assert "<img src=x" in page.locator("#source-text").inner_text()
     assert page.locator("#source script, #source img").count() == 0
     assert page.evaluate("window.__pwned") is None
+
+
+def test_conversation_survives_a_reload_until_a_new_chat(page):
+    page.select_option("#role", "班主任")
+    ask(page, "学生在校内受伤，班主任要做什么？")
+    ask(page, "今天晚饭吃什么好？")
+    before = [m.inner_text() for m in page.locator(".message").all()]
+    session = page.evaluate("JSON.parse(sessionStorage.getItem('duty.conversation')).sessionId")
+    assert session
+
+    page.reload()
+    page.locator(".message.assistant").nth(1).wait_for()
+    assert [m.inner_text() for m in page.locator(".message").all()] == before
+    assert page.locator(".welcome").count() == 0
+    assert page.locator(".message.assistant").last.get_attribute("data-grounded") == "false"
+    answer = page.locator(".message.assistant").first
+    assert answer.get_attribute("data-grounded") == "true"
+    answer.locator(".text .cite").first.click()  # the restored citations still open their source
+    page.locator("#source-text mark.quote").wait_for()
+
+    ask(page, "那校长呢？")  # the follow-up continues the same server session
+    assert page.evaluate("JSON.parse(sessionStorage.getItem('duty.conversation')).sessionId") == session
+    assert page.locator(".message.user").count() == 3
+
+    page.click("#new-chat")
+    page.reload()
+    page.locator(".welcome").wait_for()
+    assert page.locator(".message").count() == 0
