@@ -53,11 +53,26 @@ QUERY_CACHE_SIZE = 512
 _ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duty-query-encoder")
 _PLACE = re.compile(r"^(.{2,3}?)(?:省|市|自治区|特别行政区)")
 # Questions about what happens to someone who breaks a rule (fines, sanctions, liability).
-CONSEQUENCE_QUESTION = re.compile(r"罚|处分|处理|后果|追究|责任|担责|违法|违反|拘留|吊销|坐牢|判刑|赔")
+# 罚 that is the asker disciplining a pupil (「罚他站」「罚站」「体罚」) asks what is allowed, not about sanctions.
+CONSEQUENCE_QUESTION = re.compile(
+    r"(?<!体)罚(?![他她站抄跑写]|学生|孩子)|处分|处理|后果|追究|责任|担责|违法|违反|拘留|吊销|坐牢|判刑|赔"
+)
 # Questions that ask for the items of something (「要履行哪些义务」), or for "what X" (「需要什么条件」),
 # which an article answers with a list when it lists X.
 LIST_QUESTION = re.compile(r"哪些|哪几")
 WHAT_QUESTION = re.compile(r"什么|啥")
+# What a "which ones" question asks the items of (「要履行哪些义务」 → 义务), and what a "what X" question
+# asks about (「靠什么机制」 → 机制).
+_ASKED_ITEMS = re.compile(r"(?:哪些|哪几[项个类种条点样]?)([\u4e00-\u9fff]{2})")
+_ASKED_WHAT = re.compile(r"什么([\u4e00-\u9fff]{2})")
+# A heading that is only an article number (「第十五条」), which says nothing about the article's subject.
+_ARTICLE_HEADING = re.compile(r"^第[一二三四五六七八九十百千零〇两0-9]+条")
+# Questions about a time limit or a frequency (「多少天内」「多久一次」), which a sentence with a time span answers.
+DURATION_QUESTION = re.compile(r"多久|多少天|几天|多长时间|多少日|几日|多少个?小时|几个?小时|多少个?月|几个月|多少年|几年|期限|时限|几次|多少次")
+_DURATION = re.compile(
+    r"[0-9零〇一二两三四五六七八九十百]+ ?个?(?:工作日|日|天|小时|周|星期|月|年|学期)(?:内|前|以内|之内|后|以上|起|之日)"
+    r"|每(?:学期|学年|年|月|周|季度|天|日)"
+)
 # The lead of an enumeration, 「应当履行下列职责：」, with what it lists.
 _LIST_LEAD = re.compile(r"下列([^。；：:，,]{0,12}?)(?:之一的?)?[：:]")
 # Chapters that restate duties as sanctions (「违反本法规定，未……的，处……罚款」).
@@ -116,6 +131,7 @@ class QueryPlan:
     # ``words`` with the pieces of an everyday phrase from the thesaurus (「跟车老师」 → 跟/车/老师) joined
     # again, so that the sentence focus can credit the phrase's legal equivalent (随车照管人员)
     focus_words: tuple[str, ...] = ()
+    asks_duration: bool = False  # for a time limit or how often (「多少天内」「多久一次」)
 
     def sparse_tokens(self) -> tuple[list[str], dict[str, float]]:
         tokens = bm25_tokens(self.question)
@@ -163,7 +179,8 @@ def plan_query(question: str, role: str | None = None) -> QueryPlan:
         role_words += tuple(w for w in own if w in DUTY_QUESTION_WORDS)
     return QueryPlan(text, role, tuple(own), tuple(dict.fromkeys(expansions)), is_role_question, role_words,
                      bool(CONSEQUENCE_QUESTION.search(text)), bool(LIST_QUESTION.search(text)),
-                     bool(WHAT_QUESTION.search(text)), tuple(join_phrases(own, phrases)))
+                     bool(WHAT_QUESTION.search(text)), tuple(join_phrases(own, phrases)),
+                     bool(DURATION_QUESTION.search(text)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +242,8 @@ class RetrieverParams:
     same_doc_decay: float = 0.9
     # A question asking "which ones" is best answered by an article that lists them.
     list_bonus: float = 1.3
+    # A question asking "how long" or "how often" is answered by an article that states a time span.
+    duration_bonus: float = 1.2
 
 
 class HybridRetriever:
@@ -299,13 +318,14 @@ class HybridRetriever:
         for weight, ids in lists:
             for rank, cid in enumerate(ids):
                 fused[cid] = fused.get(cid, 0.0) + weight / (p.rrf_k + rank + 1)
+        items_listed = asked_items_listed(plan, (self.kb.chunks[cid] for cid in fused))
         for cid in fused:
             chunk = self.kb.chunks[cid]
             if chunk.doc_id in self.kb.superseded:
                 fused[cid] *= p.superseded_penalty
             if chunk.doc_kind == "local_regulation" and _place_of(chunk.doc_title) not in plan.question:
                 fused[cid] *= p.local_penalty
-            fused[cid] *= topic_prior(plan, chunk, p)
+            fused[cid] *= topic_prior(plan, chunk, p, items_listed=items_listed)
             if named and chunk.doc_title not in named:
                 fused[cid] *= p.unnamed_penalty
         ordered = sorted(fused, key=lambda cid: -fused[cid])
@@ -344,16 +364,59 @@ def spread_documents(articles: list[str], scores: dict[str, float], chunks: dict
     return adjusted
 
 
-def topic_prior(plan: QueryPlan, chunk: Chunk, params: RetrieverParams) -> float:
-    """Factor on an article's fused score from what kind of answer the question wants."""
+def asked_items(plan: QueryPlan) -> str | None:
+    """What a "which ones" question asks the items of: 「要履行哪些义务」 → 义务; None when it does not say."""
+    match = _ASKED_ITEMS.search(plan.question) if plan.asks_list else None
+    return match.group(1) if match else None
+
+
+def asked_items_listed(plan: QueryPlan, chunks: Iterable[Chunk]) -> bool:
+    """True when some of ``chunks`` lists exactly what the question asks the items of."""
+    items = asked_items(plan)
+    return items is not None and any(items in listed_nouns(chunk.text) for chunk in chunks)
+
+
+def topic_prior(plan: QueryPlan, chunk: Chunk, params: RetrieverParams, *, items_listed: bool = False) -> float:
+    """Factor on an article's fused score from what kind of answer the question wants.
+
+    ``items_listed``: a candidate article lists what the "which ones" question names (「哪些义务」 and
+    「下列义务」), so a list of something else (「下列职责」) earns no bonus.
+    """
     factor = 1.0
     if not plan.asks_consequence and is_penalty_article(chunk.section):
         factor *= params.sanction_penalty
     if plan.asks_list or plan.asks_what:
         listed = listed_nouns(chunk.text)
-        if listed and (plan.asks_list or any(noun in plan.question for noun in listed)):
+        if listed and ((plan.asks_list and not items_listed) or any(noun in plan.question for noun in listed)):
             factor *= params.list_bonus
+        elif plan.asks_what and heading_names(chunk.section, asked_what(plan.question)):
+            # 「靠什么机制」 and an article under the heading 「……协调机制」
+            factor *= params.list_bonus
+    if plan.asks_duration and states_duration(chunk.text):
+        factor *= params.duration_bonus
     return factor
+
+
+@lru_cache(maxsize=4096)
+def asked_what(question: str) -> str | None:
+    """What a "what X" question asks about: 「平时靠什么机制一起商量」 → 机制; None when it does not say."""
+    match = _ASKED_WHAT.search(question)
+    return match.group(1) if match else None
+
+
+@lru_cache(maxsize=65536)
+def heading_names(section: str, noun: str | None) -> bool:
+    """True when a heading of ``section`` other than a bare article number names ``noun``
+    (「二、学校安全工作议事协调机制 > 2、」 names 机制; 「第一章 总则 > 第四条」 names only 总则)."""
+    if not noun:
+        return False
+    return any(noun in part for part in section.split(" > ") if not _ARTICLE_HEADING.match(part.strip()))
+
+
+@lru_cache(maxsize=16384)
+def states_duration(text: str) -> bool:
+    """True for an article that states a time span or a frequency (「二十日前」「三个月内」「每学期」)."""
+    return bool(_DURATION.search(text))
 
 
 @lru_cache(maxsize=16384)
@@ -371,8 +434,11 @@ def is_penalty_article(section: str) -> bool:
 
 def question_weights(kb: KnowledgeBase, plan: QueryPlan) -> dict[str, float]:
     """How much each of the asker's words (everyday phrases kept whole) matters: its idf, much less for words
-    naming the asker."""
-    return {w: idf_of(kb.bm25, w) * (0.25 if w in plan.role_words else 1.0) for w in plan.focus_words or plan.words}
+    naming the asker, except the asker's own role in a question about that role's duties (as in
+    :meth:`QueryPlan.sparse_tokens`)."""
+    topical = set(ROLE_VOCAB[plan.role][0]) if plan.is_role_question and plan.role else set()
+    return {w: idf_of(kb.bm25, w) * (0.25 if w in plan.role_words and w not in topical else 1.0)
+            for w in plan.focus_words or plan.words}
 
 
 def best_sentence(chunk: Chunk, plan: QueryPlan, idf: dict[str, float]) -> tuple[tuple[int, int] | None, float]:

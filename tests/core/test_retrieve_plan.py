@@ -5,11 +5,15 @@ import pytest
 from assistant.retrieve import (
     HybridRetriever,
     RetrieverParams,
+    asked_items_listed,
+    heading_names,
     is_penalty_article,
     listed_nouns,
     named_titles,
     plan_query,
+    question_weights,
     spread_documents,
+    states_duration,
     topic_prior,
 )
 from assistant.types import Chunk
@@ -41,6 +45,11 @@ def _chunk(section: str) -> Chunk:
         ("出了事故会追究校长什么责任？", True),
         ("学校要多久开展一次消防检查？", False),
         ("发现学生被欺凌，班主任该怎么做？", False),
+        # the asker disciplining a pupil is not a question about sanctions
+        ("学生上课老捣乱，我能不能罚他去走廊站一节课？", False),
+        ("罚站算不算体罚？", False),
+        ("老师体罚学生会被怎么处理？", True),
+        ("抽烟被查到会罚多少钱？", True),
     ],
 )
 def test_questions_about_sanctions_are_told_apart(question, asks):
@@ -189,3 +198,51 @@ def test_an_own_duty_question_sees_a_second_text_early(duties_kb):
     # a question about one situation keeps the plain order
     other = "班主任应当怎样做好安全工作？"
     assert _docs(duties_kb, other, 0.5) == _docs(duties_kb, other, 1.0)
+
+
+def test_which_ones_questions_prefer_a_list_of_what_they_name():
+    params = RetrieverParams(list_bonus=1.3, sanction_penalty=1.0)
+    duties = Chunk("c1", "d1", "教师法", "教师法.md", "第八条", "第八条 教师应当履行下列义务：\n\n（一）遵守宪法；", 0, 20)
+    others = Chunk("c2", "d1", "教师法", "教师法.md", "第九条", "第九条 学校应当履行下列职责：\n\n（一）提供条件；", 0, 20)
+    question = plan_query("教师法规定老师要履行哪些义务？")
+    listed = asked_items_listed(question, [duties, others])
+    assert listed
+    assert topic_prior(question, duties, params, items_listed=listed) == 1.3
+    assert topic_prior(question, others, params, items_listed=listed) == 1.0
+    # when no candidate lists what was named (or nothing is named), any list still answers "which ones"
+    assert not asked_items_listed(question, [others])
+    assert topic_prior(question, others, params, items_listed=False) == 1.3
+    vague = plan_query("跟车老师要负责哪些事？")
+    assert not asked_items_listed(vague, [duties, others])
+
+
+def test_how_long_questions_prefer_an_article_that_states_a_time_span():
+    params = RetrieverParams(duration_bonus=1.2, sanction_penalty=1.0, list_bonus=1.0)
+    timed = Chunk("c1", "d1", "条例", "条例.md", "第十三条", "第十三条 承办者应当在活动举办日的20日前提出安全许可申请。", 0, 30)
+    untimed = Chunk("c2", "d1", "条例", "条例.md", "第十五条", "第十五条 承办者变更活动地点的，应当重新申请安全许可。", 0, 28)
+    question = plan_query("办大型活动，安全许可的申请要提前多少天交？")
+    assert question.asks_duration and not plan_query("办大型活动要申请安全许可吗？").asks_duration
+    assert states_duration(timed.text) and states_duration("学校应当每学期组织一次疏散演练。")
+    assert states_duration("应当自受理之日起三个月内调解结束") and not states_duration(untimed.text)
+    assert topic_prior(question, timed, params) == 1.2
+    assert topic_prior(question, untimed, params) == 1.0
+    assert topic_prior(plan_query("办大型活动要申请安全许可吗？"), timed, params) == 1.0
+
+
+def test_what_questions_prefer_an_article_whose_heading_names_what_they_ask_about():
+    params = RetrieverParams(list_bonus=1.3, sanction_penalty=1.0)
+    question = plan_query("教育局和公安这些部门之间，靠什么机制一起商量学校安全的事？")
+    under = Chunk("c1", "d1", "报告", "报告.txt", "二、学校安全工作议事协调机制 > 2、", "2、各级教育行政部门要建立联席会议制度。", 0, 20)
+    other = Chunk("c2", "d1", "报告", "报告.txt", "三、学校安全目标管理 > 1、", "1、各级教育行政部门要建立考核制度。", 0, 18)
+    assert topic_prior(question, under, params) == 1.3
+    assert topic_prior(question, other, params) == 1.0
+    # an article number is not a heading about anything
+    assert heading_names("第一章 总则 > 第十条", "总则") and not heading_names("第一章 总则 > 第十条", "十条")
+
+
+def test_the_role_is_the_topic_of_the_sentence_focus_in_an_own_duty_question(duties_kb):
+    own = plan_query("我是班主任，学校安全这块我到底要负哪些责？", role="班主任")
+    other = plan_query("学生打架了，班主任该怎么处理？", role="班主任")
+    assert "班主任" in own.role_words and "班主任" in other.role_words
+    own_weight, other_weight = question_weights(duties_kb, own)["班主任"], question_weights(duties_kb, other)["班主任"]
+    assert own_weight > 0 and other_weight == pytest.approx(own_weight * 0.25)

@@ -38,3 +38,4 @@ def test_thesaurus_lists_each_key_once_with_legal_terms():
     entries = thesaurus()
     assert all(terms for terms in entries.values())
     assert "疏散" in entries["撤离"] and "超员" in entries["超载"]
+    assert "群众" in entries["老百姓"] and "公众" in entries["老百姓"] and "超员" in entries["多拉"]
