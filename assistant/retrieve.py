@@ -486,12 +486,40 @@ class DutyItem:
     score: float
 
 
+# Named before the role, an authority or a duty word makes the role the object of someone else's duty.
+_AUTHORITY = re.compile(r"政府|国务院|行政部门|主管部门|管理部门|有关部门|机关|委员会")
+_OBJECT_CUE = re.compile(r"应当|必须|负责|职责|责任|义务|对")
+_SANCTION = re.compile(r"罚款|处分|撤职|降级|开除|追究.{0,8}责任|吊销|拘留|追偿")
+# A sentence that speaks of schools, pupils or their staff is a school duty, not one of any unit.
+SCHOOL_WORDS = ("学校", "校园", "幼儿园", "学生", "校长", "园长", "教师", "教职", "班主任", "儿童", "未成年")
+
+
+# What follows a role that the sentence makes its subject: 「教职员工应当」「班主任、辅导员应当」「主要负责人是」.
+_SUBJECT_VERB = re.compile(r"[^，。；的]{0,8}?(?:应当|必须|负责|是|要|对)")
+
+
+def _is_subject(sentence: str, terms: tuple[str, ...]) -> bool:
+    """True when a role term is what the sentence's duty is about (not 「教师的平均工资水平应当」)."""
+    for term in terms:
+        at = sentence.find(term)
+        if at >= 0 and _SUBJECT_VERB.match(sentence, at + len(term)):
+            return True
+    return False
+
+
+def _first_of(text: str, terms: tuple[str, ...]) -> int:
+    return min((i for i in (text.find(t) for t in terms) if i >= 0), default=len(text))
+
+
 def role_duties(kb: KnowledgeBase, role: str, question: str = "", *, limit: int = 12, per_doc: int = 4) -> list[DutyItem]:
     """Sentences across all documents that lay a duty on ``role``: the checklist behind 「我的安全职责是什么」.
 
     Candidates come from BM25 on the role's names plus safety/duty words (and the question's own words);
     a sentence qualifies when it names the role (or a broader term covering it) together with a duty word,
-    and is about safety unless it names the role specifically.
+    and is about safety unless it names the role specifically. Sanction articles (unless the question asks
+    about consequences) and sentences whose duty falls on an authority named before the role are left out;
+    sentences about schools rank higher, local regulations of a place the question does not name lower
+    (as in retrieval).
     """
     specific, broad = ROLE_VOCAB[role]
     tokens: list[str] = []
@@ -503,11 +531,13 @@ def role_duties(kb: KnowledgeBase, role: str, question: str = "", *, limit: int 
     for term in (*broad, "安全", "职责", "应当", *content_words(question)):
         tokens.extend(bm25_tokens(term))
     ranked = kb.bm25.search(tokens, 150, weights)
+    asks_consequence = bool(CONSEQUENCE_QUESTION.search(question))
     items: list[DutyItem] = []
     for rank, (cid, _) in enumerate(ranked):
         chunk = kb.chunks[cid]
-        if chunk.doc_id in kb.superseded:
-            continue
+        if chunk.doc_id in kb.superseded or (is_penalty_article(chunk.section) and not asks_consequence):
+            continue  # a 法律责任 article restates a duty as its sanction; the checklist cites the duty
+        elsewhere = chunk.doc_kind == "local_regulation" and _place_of(chunk.doc_title) not in question
         for start, end in sentence_spans(chunk.text):
             sentence = chunk.text[start:end]
             has_specific = any(t in sentence for t in specific)
@@ -516,7 +546,14 @@ def role_duties(kb: KnowledgeBase, role: str, question: str = "", *, limit: int 
             has_safety = any(w in sentence for w in SAFETY_WORDS)
             if not has_duty or not (has_specific or (has_broad and has_safety)):
                 continue
-            score = 3.0 * has_specific + has_broad + has_safety + 1.0 / (1 + rank / 10)
+            before = sentence[: _first_of(sentence, specific + broad)]
+            if _OBJECT_CUE.search(before) or (role != "教育局" and _AUTHORITY.search(before)):
+                continue  # 「部门可以对……法定代表人进行约谈」「学校应当对教职员工开展培训」: the duty is someone else's
+            if _SANCTION.search(sentence) and not asks_consequence:
+                continue
+            score = (3.0 * has_specific + has_broad + has_safety + 1.0 / (1 + rank / 10)
+                     + any(w in sentence for w in SCHOOL_WORDS) + _is_subject(sentence, specific + broad)
+                     - 1.5 * elsewhere)
             items.append(DutyItem(chunk, (start, end), score))
     items.sort(key=lambda item: -item.score)
     chosen: list[DutyItem] = []

@@ -1,10 +1,12 @@
 """Extractive answers over the real laws: exact quotes, grounded decisions, role checklists."""
 
 import json
+import re
 
 import pytest
 
 from assistant.answer import CitationError, cite
+from assistant.retrieve import is_penalty_article, role_duties
 from assistant.schema import answer_to_json
 from tests.conftest import LAWS, SEEDS
 
@@ -75,6 +77,45 @@ def test_role_question_returns_a_checklist_across_documents(laws_assistant):
     assert answer.answer.startswith("作为班主任，现有政策文件中规定的安全职责")
     assert len({c.source for c in answer.citations}) >= 3
     assert any("班主任" in c.quote for c in answer.citations)
+
+
+def test_principal_checklist_lists_the_principals_duties_not_sanctions_or_authorities(laws_assistant):
+    kb = laws_assistant.kb
+    items = role_duties(kb, "校长", "我的安全职责是什么？")
+    sentences = [item.chunk.text[item.span[0] : item.span[1]] for item in items]
+    assert len(items) >= 8
+    assert not any(is_penalty_article(item.chunk.section) for item in items)
+    assert not any(re.search("罚款|处分|撤职|追究", s) for s in sentences)
+    # 「食品安全监督管理部门可以对……法定代表人进行责任约谈」 is a duty of the authority, not of the principal.
+    assert not any("监督管理部门" in s.split("负责人")[0] for s in sentences)
+    assert any("主要负责人对本单位安全生产工作负有下列职责" in s for s in sentences)
+    assert any("学校实行校长负责制" in s for s in sentences)
+    # Local regulations of places the question does not name come after the national duties ...
+    top = [item.chunk for item in items[:6]]
+    assert all(c.doc_kind != "local_regulation" for c in top)
+    # ... and first when the asker names the place.
+    named = role_duties(kb, "校长", "我是山东的校长，我的安全职责是什么？")
+    assert named[0].chunk.doc_title.startswith("山东省")
+    # Asked about consequences, the sanction articles are what the checklist is about.
+    consequences = role_duties(kb, "校长", "校长没尽到安全职责会被怎么处理？")
+    assert any(is_penalty_article(item.chunk.section) for item in consequences)
+
+
+def test_checklist_keeps_the_role_as_subject_of_the_duty(tmp_path):
+    from tests.conftest import assistant_over
+
+    text = ("# 某某学校安全规定\n\n第一条 学校应当对教职员工开展安全培训。\n\n"
+            "第二条 教职员工应当遵守学校安全制度，发现隐患及时报告。\n\n"
+            "第三条 教育行政部门可以对未履行安全职责的教职员工进行约谈。\n\n"
+            "第四条 教职员工的安全培训经费应当列入预算。\n")
+    assistant = assistant_over(tmp_path, {"某某学校安全规定.md": text})
+    try:
+        items = role_duties(assistant.kb, "教师", "我的安全职责是什么？")
+        sentences = [item.chunk.text[item.span[0] : item.span[1]] for item in items]
+        assert sentences[0] == "第二条 教职员工应当遵守学校安全制度，发现隐患及时报告。"
+        assert not any(s.startswith(("第一条", "第三条")) for s in sentences)
+    finally:
+        assistant.close()
 
 
 def test_cite_refuses_a_span_that_does_not_match(laws_assistant):
