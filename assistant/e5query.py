@@ -54,6 +54,9 @@ class _Tokenizer:
     normal: dict[str, str]
     max_piece_chars: int
 
+    def __post_init__(self) -> None:
+        self.unk_score = float(self.scores.min()) - 10.0  # the engine's score for a character no piece covers
+
     def content_ids(self, text: str) -> list[int]:
         chars = "".join(self.normal.get(c, c) for c in text)
         collapsed: list[str] = []
@@ -63,8 +66,7 @@ class _Tokenizer:
             collapsed.append(c)
         body = "".join(collapsed)
         seq = (body if body.startswith(" ") else " " + body).replace(" ", _META)
-        n = len(seq)
-        unk_score = float(self.scores.min()) - 10.0
+        n, unk_score = len(seq), self.unk_score
         best = [-1e30] * (n + 1)
         back: list[tuple[int, int]] = [(0, 0)] * (n + 1)
         best[0] = 0.0
