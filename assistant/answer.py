@@ -152,7 +152,7 @@ class ExtractiveAnswerer:
         return Answer(result.plan.question, "\n".join(lines), True, self.mode, tuple(verified(citations, self.kb)), related)
 
     def _checklist(self, result: RetrievalResult, role: str) -> Answer | None:
-        items = role_duties(self.kb, role, result.plan.question)
+        items = role_duties(self.kb, role, result.plan.question, region=self.retriever.params.region)
         if not items:
             return None
         # Group by document in order of each document's strongest item; keep reading order inside.

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     commit_every: int = Field(200, description="commit every N changed files, so an interrupted ingest resumes where it stopped")
 
     # retrieval
+    region: str = Field(
+        "", description="where the school is, e.g. 宁波 or 山东省; its local regulations are not ranked below national texts"
+    )
     top_k: int = 8
     candidate_depth: int = 100
     rrf_k: int = 10

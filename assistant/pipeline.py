@@ -148,7 +148,8 @@ def build_assistant(settings: Settings, *, embedder: Embedder | None = None) -> 
     else:
         aux = build_aux_embedder(settings, embedder)
     kb = KnowledgeBase(settings.kb, embedder, aux, **kb_options(settings))
-    retriever = HybridRetriever(kb, RetrieverParams(depth=settings.candidate_depth, rrf_k=settings.rrf_k))
+    params = RetrieverParams(depth=settings.candidate_depth, rrf_k=settings.rrf_k, region=settings.region.strip())
+    retriever = HybridRetriever(kb, params)
     policy = GroundedPolicy()
     answerer = ExtractiveAnswerer(kb, retriever, policy=policy, top_k=settings.top_k)
     llm = None

@@ -105,6 +105,14 @@ def _place_of(title: str) -> str:
     return match.group(1) if match else title
 
 
+def is_elsewhere(chunk: Chunk, question: str, region: str = "") -> bool:
+    """A local regulation of a place that neither the question nor the school's region (「浙江省宁波市」) names."""
+    if chunk.doc_kind != "local_regulation":
+        return False
+    place = _place_of(chunk.doc_title)
+    return place not in question and not (region and place in region)
+
+
 
 
 def canonical_role(role: str | None) -> str | None:
@@ -232,6 +240,8 @@ class RetrieverParams:
     superseded_penalty: float = 0.5
     # A local regulation binds only its own region: unless the question names a place, national texts come first.
     local_penalty: float = 0.8
+    # Where the school is (DUTY_REGION): its own local regulations are not "elsewhere".
+    region: str = ""
     # Sanction articles repeat the duties they punish, so they match "what must I do" questions word for word;
     # they come after the duties themselves unless the question asks about consequences.
     sanction_penalty: float = 0.8
@@ -323,7 +333,7 @@ class HybridRetriever:
             chunk = self.kb.chunks[cid]
             if chunk.doc_id in self.kb.superseded:
                 fused[cid] *= p.superseded_penalty
-            if chunk.doc_kind == "local_regulation" and _place_of(chunk.doc_title) not in plan.question:
+            if is_elsewhere(chunk, plan.question, p.region):
                 fused[cid] *= p.local_penalty
             fused[cid] *= topic_prior(plan, chunk, p, items_listed=items_listed)
             if named and chunk.doc_title not in named:
@@ -511,15 +521,17 @@ def _first_of(text: str, terms: tuple[str, ...]) -> int:
     return min((i for i in (text.find(t) for t in terms) if i >= 0), default=len(text))
 
 
-def role_duties(kb: KnowledgeBase, role: str, question: str = "", *, limit: int = 12, per_doc: int = 4) -> list[DutyItem]:
+def role_duties(
+    kb: KnowledgeBase, role: str, question: str = "", *, region: str = "", limit: int = 12, per_doc: int = 4
+) -> list[DutyItem]:
     """Sentences across all documents that lay a duty on ``role``: the checklist behind 「我的安全职责是什么」.
 
     Candidates come from BM25 on the role's names plus safety/duty words (and the question's own words);
     a sentence qualifies when it names the role (or a broader term covering it) together with a duty word,
     and is about safety unless it names the role specifically. Sanction articles (unless the question asks
     about consequences) and sentences whose duty falls on an authority named before the role are left out;
-    sentences about schools rank higher, local regulations of a place the question does not name lower
-    (as in retrieval).
+    sentences about schools rank higher, local regulations of a place neither the question nor ``region``
+    names lower (as in retrieval).
     """
     specific, broad = ROLE_VOCAB[role]
     tokens: list[str] = []
@@ -537,7 +549,7 @@ def role_duties(kb: KnowledgeBase, role: str, question: str = "", *, limit: int 
         chunk = kb.chunks[cid]
         if chunk.doc_id in kb.superseded or (is_penalty_article(chunk.section) and not asks_consequence):
             continue  # a 法律责任 article restates a duty as its sanction; the checklist cites the duty
-        elsewhere = chunk.doc_kind == "local_regulation" and _place_of(chunk.doc_title) not in question
+        elsewhere = is_elsewhere(chunk, question, region)
         for start, end in sentence_spans(chunk.text):
             sentence = chunk.text[start:end]
             has_specific = any(t in sentence for t in specific)

@@ -74,7 +74,7 @@ class ProvisionFinder:
     def _candidates(self, key: str, facts: list[str], *, reuse: bool) -> dict[str, Provision]:
         query = f"{self.rules.section_topics[key]} {' '.join(facts)[:QUERY_CHARS]}".strip()
         candidates: dict[str, Provision] = {}
-        for item in role_duties(self.kb, self.role, query, limit=40, per_doc=6):
+        for item in role_duties(self.kb, self.role, query, region=self.retriever.params.region, limit=40, per_doc=6):
             self._consider(candidates, item.chunk, item.span, item.score, reuse)
         for chunk, span, score in self._subject_sentences(query):
             self._consider(candidates, chunk, span, score, reuse)

@@ -114,7 +114,7 @@ class LLMAnswerer:
         """Messages and the passages they number; None when retrieval says the texts do not answer."""
         question = result.plan.question
         if result.plan.is_role_question and role and _is_general_duty_question(result):
-            items = role_duties(self.kb, role, question)
+            items = role_duties(self.kb, role, question, region=self.retriever.params.region)
             order: dict[str, int] = {}
             for item in items:
                 order.setdefault(item.chunk.doc_id, len(order))

@@ -96,9 +96,49 @@ def test_principal_checklist_lists_the_principals_duties_not_sanctions_or_author
     # ... and first when the asker names the place.
     named = role_duties(kb, "校长", "我是山东的校长，我的安全职责是什么？")
     assert named[0].chunk.doc_title.startswith("山东省")
+    # ... or when the school's region is configured (DUTY_REGION).
+    configured = role_duties(kb, "校长", "我的安全职责是什么？", region="山东省济南市")
+    assert configured[0].chunk.doc_title.startswith("山东省")
     # Asked about consequences, the sanction articles are what the checklist is about.
     consequences = role_duties(kb, "校长", "校长没尽到安全职责会被怎么处理？")
     assert any(is_penalty_article(item.chunk.section) for item in consequences)
+
+
+def test_the_configured_region_ranks_its_own_local_regulation_like_a_named_one(tmp_path):
+    from tests.conftest import assistant_over
+
+    docs = {
+        "温州市学校安全条例(2020-01-01).md": "# 温州市学校安全条例\n\n第九条 学校应当每学期组织一次消防疏散演练。\n",
+        "台州市学校安全条例(2020-01-01).md": "# 台州市学校安全条例\n\n第九条 学校应当每学期组织一次消防疏散演练。\n",
+    }
+    question = "学校多久组织一次消防疏散演练？"
+    for region, first in (("台州", "台州"), ("浙江省温州市", "温州")):
+        assistant = assistant_over(tmp_path / region, {}, region=region)
+        try:
+            for name, text in docs.items():
+                (tmp_path / region / name).write_text(text, encoding="utf-8")
+            assistant.ingest([tmp_path / region / name for name in docs])
+            assert all(d.kind == "local_regulation" for d in assistant.kb.documents())
+            assert assistant.search(question, k=2)[0].chunk.doc_title.startswith(first)
+            assert assistant.ask(question).citations[0].doc_title.startswith(first)
+        finally:
+            assistant.close()
+
+
+def test_unknown_region_changes_nothing_and_named_places_still_count():
+    from assistant.retrieve import is_elsewhere
+    from assistant.types import Chunk
+
+    def chunk(title: str, kind: str) -> Chunk:
+        return Chunk("c", "d", title, f"{title}.md", "第一章 > 第一条", "第一条 ……", 0, 5, doc_kind=kind)
+
+    local = chunk("宁波市学校安全条例", "local_regulation")
+    assert is_elsewhere(local, "校长的安全职责是什么", "")
+    assert is_elsewhere(local, "校长的安全职责是什么", "山东省")
+    assert not is_elsewhere(local, "宁波的校长有哪些安全职责", "")
+    assert not is_elsewhere(local, "校长的安全职责是什么", "浙江省宁波市")
+    national = chunk("中华人民共和国消防法", "law")
+    assert not is_elsewhere(national, "校长的安全职责是什么", "山东省")
 
 
 def test_checklist_keeps_the_role_as_subject_of_the_duty(tmp_path):
