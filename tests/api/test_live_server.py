@@ -88,3 +88,23 @@ def test_questions_keep_being_answered_while_documents_change(live_server):
         statuses = [f.result() for f in asks]
     assert changes.result() == [201, 200]
     assert statuses == [200] * 24
+
+
+def test_an_idle_keep_alive_connection_outlives_client_pools(live_server):
+    """Clients drop idle pooled connections after 5 s (httpx's default); the server must not close them at the same
+    moment, or a reused connection is reset (seen under `make loadtest`). A connection idle for 6 s still serves."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    from assistant.cli import KEEP_ALIVE_S
+
+    assert KEEP_ALIVE_S > 6
+    address = urlsplit(live_server.url)
+    request = f"GET /healthz HTTP/1.1\r\nHost: {address.netloc}\r\nConnection: keep-alive\r\n\r\n".encode()
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(request)
+            reply = sock.recv(65536)
+            assert reply.startswith(b"HTTP/1.1 200"), reply[:100]
+            time.sleep(6)
