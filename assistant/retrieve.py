@@ -508,17 +508,30 @@ SCHOOL_WORDS = ("学校", "校园", "幼儿园", "学生", "校长", "园长", "
 _SUBJECT_VERB = re.compile(r"[^，。；的]{0,8}?(?:应当|必须|负责|是|要|对)")
 
 
+# A role term inside another word: 「确保学校长期稳定」 reads 学校 + 长期, not 校长 (but 「中学校长」 and 「校长期间」 are 校长).
+_NOT_A_ROLE = {"校长": re.compile(r"(?<=学)校长(?=[期远效久足])")}
+
+
+def _role_at(sentence: str, term: str) -> int:
+    """Where ``term`` first stands in ``sentence`` as a word of its own, or -1."""
+    at = sentence.find(term)
+    false_match = _NOT_A_ROLE.get(term)
+    while at >= 0 and false_match is not None and false_match.match(sentence, at):
+        at = sentence.find(term, at + 1)
+    return at
+
+
 def _is_subject(sentence: str, terms: tuple[str, ...]) -> bool:
     """True when a role term is what the sentence's duty is about (not 「教师的平均工资水平应当」)."""
     for term in terms:
-        at = sentence.find(term)
+        at = _role_at(sentence, term)
         if at >= 0 and _SUBJECT_VERB.match(sentence, at + len(term)):
             return True
     return False
 
 
 def _first_of(text: str, terms: tuple[str, ...]) -> int:
-    return min((i for i in (text.find(t) for t in terms) if i >= 0), default=len(text))
+    return min((i for i in (_role_at(text, t) for t in terms) if i >= 0), default=len(text))
 
 
 def role_duties(
@@ -552,8 +565,8 @@ def role_duties(
         elsewhere = is_elsewhere(chunk, question, region)
         for start, end in sentence_spans(chunk.text):
             sentence = chunk.text[start:end]
-            has_specific = any(t in sentence for t in specific)
-            has_broad = any(t in sentence for t in broad)
+            has_specific = any(_role_at(sentence, t) >= 0 for t in specific)
+            has_broad = any(_role_at(sentence, t) >= 0 for t in broad)
             has_duty = any(w in sentence for w in DUTY_WORDS) or "要" in sentence
             has_safety = any(w in sentence for w in SAFETY_WORDS)
             if not has_duty or not (has_specific or (has_broad and has_safety)):

@@ -141,6 +141,15 @@ def test_unknown_region_changes_nothing_and_named_places_still_count():
     assert not is_elsewhere(national, "校长的安全职责是什么", "山东省")
 
 
+def test_a_role_word_inside_another_word_is_not_the_role():
+    from assistant.retrieve import _role_at
+
+    assert _role_at("是确保学校长期稳定发展的客观需要", "校长") == -1  # 学校 + 长期
+    assert _role_at("学校长期规划由校长负责", "校长") == 7
+    assert _role_at("中学校长应当组织演练", "校长") == 2
+    assert _role_at("担任校长期间发生事故的", "校长") == 2
+
+
 def test_checklist_keeps_the_role_as_subject_of_the_duty(tmp_path):
     from tests.conftest import assistant_over
 
