@@ -102,9 +102,23 @@ def test_an_idle_keep_alive_connection_outlives_client_pools(live_server):
     assert KEEP_ALIVE_S > 6
     address = urlsplit(live_server.url)
     request = f"GET /healthz HTTP/1.1\r\nHost: {address.netloc}\r\nConnection: keep-alive\r\n\r\n".encode()
+    def read_response(sock: socket.socket) -> bytes:
+        """One whole response (headers, then Content-Length bytes of body); b"" if the server closed the connection."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")))
+        while len(body) < length:
+            body += sock.recv(65536)
+        return head
+
     with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
         for _ in range(2):
             sock.sendall(request)
-            reply = sock.recv(65536)
-            assert reply.startswith(b"HTTP/1.1 200"), reply[:100]
+            head = read_response(sock)
+            assert head.startswith(b"HTTP/1.1 200"), head[:100]
             time.sleep(6)
