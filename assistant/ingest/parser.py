@@ -22,7 +22,8 @@ _LEGAL = {
     "chapter": (3, re.compile(rf"^第{_NUM}章(?=\s|$)")),
     "section": (4, re.compile(rf"^第{_NUM}节(?=\s|$)")),
 }
-_ARTICLE = re.compile(rf"^第({_NUM})条(?:之({_NUM}))?")
+# An article heading, 「第十五条」 or 「第十五条之一」 (retrieval reads section paths with it too).
+ARTICLE_HEADING = re.compile(rf"^第({_NUM})条(?:之({_NUM}))?")
 ARTICLE_LEVEL = 5
 _OUTLINE = (
     ("cn", re.compile(rf"^[{_CN}]+[、．]")),
@@ -164,7 +165,7 @@ def parse_structure(text: str) -> Structure:
             result.sections.append(Section(level, style, stack[-1].label, lead, end))
             continue
 
-        article = _ARTICLE.match(body) if not md else None
+        article = ARTICLE_HEADING.match(body) if not md else None
         if article and _starts_article(body, article, last_article):
             close()
             number = chinese_to_int(article.group(1))
