@@ -19,9 +19,11 @@ from eval.metrics import (
     Gold,
     Outcome,
     Passage,
+    batch_of,
     breakdown,
     first_hit_rank,
     gold_ranks,
+    group_by,
     split_of,
     summarize,
 )
@@ -103,6 +105,8 @@ def summarize_run(system: str, outcomes: Sequence[Outcome], *, texts: dict[str, 
         "overall": summarize(outcomes, **kwargs),
         "splits": {name: summarize([o for o in outcomes if o.split == name], **kwargs) for name in ("dev", "holdout")},
         "by_kind": dict(sorted(by_kind.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))),
+        "by_batch": {batch: {name: summarize([o for o in group if o.split == name], **kwargs) for name in ("dev", "holdout")}
+                     for batch, group in group_by(outcomes, lambda o: batch_of(o.id)).items()},
     }
 
 

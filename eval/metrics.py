@@ -193,9 +193,30 @@ def split_of(question_id: str) -> str:
     return "holdout" if int(digits) % 5 == 0 else "dev"
 
 
-def breakdown(outcomes: Sequence[Outcome], key: Callable[[Outcome], str], **kwargs: Mapping[str, str] | None) -> dict[str, dict]:
-    """:func:`summarize` per group, groups in first-seen order."""
+# Rounds in which questions were added to eval/dev.jsonl, by the first id number of each round. The second
+# was written blind (from the texts alone, after the ranking of the first had been tuned), so its figures
+# measure how that tuning carries over to new questions.
+QUESTION_BATCHES = ((1, "q001–q299"), (300, "q300–q499"), (500, "q500+"))
+
+
+def batch_of(question_id: str) -> str:
+    """The round a question was written in, by its id number (see QUESTION_BATCHES)."""
+    number = int("".join(c for c in question_id if c.isdigit()) or 0)
+    label = QUESTION_BATCHES[0][1]
+    for first, name in QUESTION_BATCHES:
+        if number >= first:
+            label = name
+    return label
+
+
+def group_by(outcomes: Sequence[Outcome], key: Callable[[Outcome], str]) -> dict[str, list[Outcome]]:
+    """Outcomes by ``key``, groups in first-seen order."""
     groups: dict[str, list[Outcome]] = {}
     for o in outcomes:
         groups.setdefault(key(o), []).append(o)
-    return {name: summarize(items, **kwargs) for name, items in groups.items()}
+    return groups
+
+
+def breakdown(outcomes: Sequence[Outcome], key: Callable[[Outcome], str], **kwargs: Mapping[str, str] | None) -> dict[str, dict]:
+    """:func:`summarize` per group, groups in first-seen order."""
+    return {name: summarize(items, **kwargs) for name, items in group_by(outcomes, key).items()}

@@ -197,6 +197,23 @@ def kind_rows(systems: dict) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def batch_rows(systems: dict) -> tuple[list[str], list[list[str]]]:
+    """Retrieval per round of questions and split: was the tuning on the first round's dev part carried over to
+    questions written later? The naive baselines, tuned on nothing, show how hard each part is."""
+    names = list(systems)
+    headers = ["questions", "part", "answerable", *(f"R@5 {n}" for n in names), *(f"MRR {n}" for n in names)]
+    rows = []
+    for batch, splits in systems["ours"].get("by_batch", {}).items():
+        for split, m in splits.items():
+            if not m.get("answerable"):
+                continue
+            def value(name: str, key: str) -> str:
+                return fmt(systems[name].get("by_batch", {}).get(batch, {}).get(split, {}).get(key))
+            rows.append([batch, split, str(m["answerable"]), *(value(n, "recall@5") for n in names),
+                         *(value(n, "mrr@10") for n in names)])
+    return headers, rows
+
+
 def answer_rows(ours: dict) -> tuple[list[str], list[list[str]]]:
     """Refusal and citation metrics of ours per part."""
     headers = ["part", "n", "refused unanswerable (recall)", "refusal precision", "false refusals", "citations",
@@ -301,6 +318,10 @@ def render_markdown(result: dict, chart: str | None) -> str:
     ]
     if chart:
         parts += [f"![Recall@k, ours vs naive baselines]({chart})", ""]
+    if len(ours.get("by_batch", {})) > 1:
+        parts += ["## Per round of questions", "", markdown_table(*batch_rows(systems)), "",
+                  "Questions q300–q499 were written in round 4 from the texts alone, without running the assistant, after the "
+                  "ranking had been tuned on the dev part of q001–q299 (eval/README.md).", ""]
     parts += ["## Per question kind", "", markdown_table(*kind_rows(systems)), "",
               "`refused (ours)`: share refused — for `unanswerable` that is the refusal recall, for the others the false-refusal rate.", "",
               "## Answers (ours): refusals and citations", "", markdown_table(*answer_rows(ours)), "",

@@ -106,6 +106,20 @@ def test_evaluate_assistant_exact_metrics(tiny):
     assert "holdout" in table and "kind:unanswerable" in table and "0.625" in table
 
 
+def test_summary_breaks_retrieval_down_by_round_of_questions(tiny):
+    assistant, qa, tmp_path = tiny
+    # q002 and q003 renumbered into the second round (q302 dev, q305 holdout)
+    rows = [json.loads(line) for line in qa.read_text(encoding="utf-8").splitlines()]
+    rows[1]["id"], rows[2]["id"] = "q302", "q305"
+    qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    by_batch = evaluate_assistant(assistant, qa)["by_batch"]
+    assert list(by_batch) == ["q001–q299", "q300–q499"]
+    first, second = by_batch["q001–q299"], by_batch["q300–q499"]
+    assert (first["dev"]["n"], first["holdout"]["n"], second["dev"]["n"], second["holdout"]["n"]) == (1, 2, 1, 1)
+    assert first["dev"]["recall@1"] == 0.5 and first["holdout"]["recall@5"] == 0.0  # q001's two items; q005 cannot hit
+    assert second["dev"]["mrr@10"] == 1.0 and second["holdout"]["mrr@10"] == 1.0
+
+
 def test_hits_out_has_one_line_per_question(tiny):
     assistant, qa, tmp_path = tiny
     out = tmp_path / "hits.jsonl"

@@ -8,10 +8,12 @@ from eval.metrics import (
     Gold,
     Outcome,
     Passage,
+    batch_of,
     breakdown,
     citation_exactness,
     first_hit_rank,
     gold_ranks,
+    group_by,
     is_hit,
     latency_summary,
     percentile,
@@ -102,6 +104,17 @@ def test_fixed_split_holds_aside_ids_divisible_by_five():
     assert [split_of(i) for i in ("q001", "q005", "q010", "q014", "q250")] == ["dev", "holdout", "holdout", "dev", "holdout"]
     with pytest.raises(ValueError):
         split_of("abc")
+
+
+def test_question_round_by_id_number():
+    assert [batch_of(i) for i in ("q001", "q299", "q300", "q450", "q500", "q775")] == [
+        "q001–q299", "q001–q299", "q300–q499", "q300–q499", "q500+", "q500+"]
+
+
+def test_group_by_keeps_first_seen_order():
+    outcomes = [Outcome(i, kind, split_of(i), True) for i, kind in (("q001", "fact"), ("q002", "duty"), ("q003", "fact"))]
+    assert {k: [o.id for o in v] for k, v in group_by(outcomes, lambda o: o.kind).items()} == {"fact": ["q001", "q003"], "duty": ["q002"]}
+    assert list(group_by(outcomes, lambda o: o.kind)) == ["fact", "duty"]
 
 
 def _outcomes() -> list[Outcome]:

@@ -48,3 +48,17 @@ def test_report_refuses_a_kb_with_other_documents(tmp_path, capsys):
     assert main([*common, "--sources", str(docs), str(extra)]) == 0
     assert main([*common, "--sources", str(docs)]) == 1
     assert "fresh --kb" in capsys.readouterr().err
+
+
+def test_report_has_a_table_per_round_of_questions(tmp_path):
+    docs, qa = write_tiny_corpus(tmp_path)
+    rows = [json.loads(line) for line in qa.read_text(encoding="utf-8").splitlines()]
+    rows[1]["id"] = "q302"  # 校车载人…: found first
+    qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "r"
+    assert main(["--kb", str(tmp_path / "eval.kb"), "--qa", str(qa), "--out", str(out), "--sources", str(docs),
+                 "--embedder", "fake", "--skip-baseline"]) == 0
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Per round of questions" in report
+    assert "| q300–q499 | dev | 1 | 1.000 | 1.000 |" in report
+    assert "| q001–q299 | holdout | 1 | 0.000 | 0.000 |" in report  # q005: its gold file is not in the KB
