@@ -24,6 +24,7 @@ from eval.metrics import (
     first_hit_rank,
     gold_ranks,
     group_by,
+    split_gaps,
     split_of,
     summarize,
 )
@@ -104,6 +105,7 @@ def summarize_run(system: str, outcomes: Sequence[Outcome], *, texts: dict[str, 
         "failures": failures(outcomes),
         "overall": summarize(outcomes, **kwargs),
         "splits": {name: summarize([o for o in outcomes if o.split == name], **kwargs) for name in ("dev", "holdout")},
+        "split_gaps": split_gaps(outcomes),
         "by_kind": dict(sorted(by_kind.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))),
         "by_batch": {batch: {name: summarize([o for o in group if o.split == name], **kwargs) for name in ("dev", "holdout")}
                      for batch, group in group_by(outcomes, lambda o: batch_of(o.id)).items()},

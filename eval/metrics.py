@@ -15,6 +15,7 @@ Definitions (DESIGN.md §8):
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -183,6 +184,29 @@ def summarize(outcomes: Sequence[Outcome], texts: Mapping[str, str] | None = Non
         metrics["ask_ms"] = latency_summary([o.ask_ms for o in asked if o.ask_ms is not None])
         metrics["ask_cpu_ms"] = latency_summary([o.ask_cpu_ms for o in asked if o.ask_cpu_ms is not None])
     return metrics
+
+
+def gap_interval(dev: Sequence[float], holdout: Sequence[float], *, resamples: int = 2000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float, float] | None:
+    """mean(holdout) − mean(dev), with a bootstrap interval: both parts resampled with replacement,
+    ``resamples`` times. How far the gap between two fixed parts can move by which questions happened to be
+    drawn into them; None when a part is empty."""
+    if not dev or not holdout:
+        return None
+    rng = random.Random(seed)
+    gap = sum(holdout) / len(holdout) - sum(dev) / len(dev)
+    draws = sorted(sum(rng.choices(holdout, k=len(holdout))) / len(holdout) - sum(rng.choices(dev, k=len(dev))) / len(dev)
+                   for _ in range(resamples))
+    tail = (1 - level) / 2
+    return gap, draws[int(tail * (resamples - 1))], draws[int((1 - tail) * (resamples - 1))]
+
+
+def split_gaps(outcomes: Sequence[Outcome]) -> dict[str, tuple[float, float, float] | None]:
+    """Holdout − dev of Recall@5 and MRR@10 over the answerable outcomes, each with its bootstrap interval."""
+    answerable = [o for o in outcomes if o.answerable]
+    parts = {split: [o for o in answerable if o.split == split] for split in ("dev", "holdout")}
+    per_question = {"recall@5": lambda o: recall_at(o.gold_ranks, 5), "mrr@10": lambda o: reciprocal_rank(o.first_hit)}
+    return {key: gap_interval([f(o) for o in parts["dev"]], [f(o) for o in parts["holdout"]]) for key, f in per_question.items()}
 
 
 def split_of(question_id: str) -> str:

@@ -197,6 +197,22 @@ def kind_rows(systems: dict) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _gap(value) -> str:
+    if not value:
+        return "–"
+    gap, low, high = value
+    return f"{gap:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def gap_rows(systems: dict) -> tuple[list[str], list[list[str]]]:
+    """Holdout − dev per system with its bootstrap interval: the naive recipes are tuned on nothing, so their
+    gaps show how much harder one part is than the other by the draw of the split alone."""
+    headers = ["system", "R@5 holdout − dev [95% interval]", "MRR@10 holdout − dev [95% interval]"]
+    rows = [[name, _gap(s.get("split_gaps", {}).get("recall@5")), _gap(s.get("split_gaps", {}).get("mrr@10"))]
+            for name, s in systems.items()]
+    return headers, rows
+
+
 def batch_rows(systems: dict) -> tuple[list[str], list[list[str]]]:
     """Retrieval per round of questions and split: was the tuning on the first round's dev part carried over to
     questions written later? The naive baselines, tuned on nothing, show how hard each part is."""
@@ -335,7 +351,10 @@ def render_markdown(result: dict, chart: str | None) -> str:
               *(["## Refusal probes", "", "Question sets beyond the dev set, each written before a round of work on the refusal "
                  "checks and not changed since; eval/README.md says which were later tuned on.", "",
                  markdown_table(*probe_rows(result["probes"])), ""] if result.get("probes") else []),
-              "## Targets (issue 3)", "", markdown_table(*target_rows(systems, result.get("probes", ()))), ""]
+              "## Targets (issue 3)", "", markdown_table(*target_rows(systems, result.get("probes", ()))), "",
+              "### The dev / holdout gap", "", markdown_table(*gap_rows(systems)), "",
+              "Intervals: 2,000 bootstrap resamples of the questions in each part. The naive recipes are tuned on nothing, so "
+              "their gaps show how much the draw of the split alone separates the parts.", ""]
     return "\n".join(parts)
 
 

@@ -12,6 +12,7 @@ from eval.metrics import (
     breakdown,
     citation_exactness,
     first_hit_rank,
+    gap_interval,
     gold_ranks,
     group_by,
     is_hit,
@@ -20,6 +21,7 @@ from eval.metrics import (
     recall_at,
     reciprocal_rank,
     refusal_scores,
+    split_gaps,
     split_of,
     summarize,
 )
@@ -159,3 +161,21 @@ def test_breakdown_groups_by_key():
     assert groups["holdout"]["recall@1"] is None  # no answerable question there
     assert groups["holdout"]["refusal_recall"] == 0.5
     assert groups["dev"]["refusal_precision"] is None  # nothing there to refuse rightly
+
+
+def test_gap_interval_brackets_the_gap_and_narrows_with_more_questions():
+    gap, low, high = gap_interval([1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0])
+    assert gap == pytest.approx(0.25 - 0.75)
+    assert low < gap < high and -1.0 <= low and high <= 1.0
+    _, low_big, high_big = gap_interval([1.0, 1.0, 0.0, 1.0] * 25, [0.0, 1.0, 0.0, 0.0] * 25)
+    assert high_big - low_big < (high - low) / 2  # 25 times the questions: a far narrower interval
+    assert gap_interval([1.0] * 5, [1.0] * 3) == (0.0, 0.0, 0.0)  # no spread, no interval
+    assert gap_interval([], [1.0]) is None
+
+
+def test_split_gaps_use_answerable_questions_only():
+    outcomes = [Outcome("q001", "fact", "dev", True, (1,), 1), Outcome("q002", "fact", "dev", True, (2, None), 2),
+                Outcome("q005", "fact", "holdout", True, (None,), None), Outcome("q010", "unanswerable", "holdout", False)]
+    gaps = split_gaps(outcomes)
+    assert gaps["recall@5"][0] == pytest.approx(0.0 - (1.0 + 0.5) / 2)
+    assert gaps["mrr@10"][0] == pytest.approx(0.0 - (1.0 + 0.5) / 2)

@@ -16,13 +16,15 @@ def test_report_writes_markdown_chart_and_summary(tmp_path, capsys):
     assert code == 0
     report = (out / "report.md").read_text(encoding="utf-8")
     for part in ("ours vs the naive recipe", "naive-dense", "naive-hybrid", "holdout", "Per question kind", "Targets", "recall.png",
-                 "Refusal probes", f"unanswerable refused ≥ 0.90 ({qa.stem})"):
+                 "Refusal probes", f"unanswerable refused ≥ 0.90 ({qa.stem})", "The dev / holdout gap"):
         assert part in report
     png = (out / "recall.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) < 300_000
     result = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert set(result["systems"]) == {"ours", "naive-dense", "naive-hybrid"}
     assert result["systems"]["ours"]["overall"]["recall@5"] == 0.75
+    # dev: q001–q003 all found (R@5 1.0); holdout: q005's gold file is not in the KB (0.0)
+    assert result["systems"]["ours"]["split_gaps"]["recall@5"] == [-1.0, -1.0, -1.0]
     assert result["probes"][0]["overall"]["recall@5"] == 0.75  # the same questions, evaluated again as a probe
     assert "ours − best naive" in capsys.readouterr().out
 
