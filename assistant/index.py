@@ -39,7 +39,7 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # Bump when parsing, chunking or metadata inference changes: documents are then re-processed on the next
 # ingest even though their bytes did not change (their vectors come from the embedding cache).
-PROCESSING_VERSION = 3
+PROCESSING_VERSION = 4
 COLLECTION = "duty_chunks"  # one vector per article/unit (primary embedder)
 WINDOWS = "duty_windows"  # one vector per sentence inside a unit (primary embedder)
 AUX_WINDOWS = "duty_windows_aux"  # the same sentences, second embedder (optional)

@@ -96,6 +96,23 @@ def _lines(text: str):
         pos += len(raw) + 1
 
 
+# Zero-width characters that web copies of laws leave on otherwise empty lines.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+# A chapter title whose 「第X章」 was lost (web copies print 「法律责任」 alone between two articles): short,
+# no punctuation, and not an outline item.
+_BARE_CHAPTER = re.compile(r"^[\u4e00-\u9fff][\u4e00-\u9fff ]{1,14}$")
+
+
+def _bare_chapter(body: str, next_line: str, last_article: int) -> bool:
+    """True for a line that titles the next chapter although it carries no 「第X章」: a short title alone
+    between the end of one article and the heading of the next one in sequence."""
+    if not _BARE_CHAPTER.match(body) or body.startswith("第"):
+        return False
+    following = ARTICLE_HEADING.match(next_line)
+    return bool(following) and chinese_to_int(following.group(1)) == last_article + 1 and _starts_article(
+        next_line, following, last_article)
+
+
 def _is_title_like(body: str) -> bool:
     return len(body) <= TITLE_MAX and not re.search(r"[。；;！？]", body)
 
@@ -141,9 +158,18 @@ def parse_structure(text: str) -> Structure:
             depth = len(outline_order) - 1
         push(max(base, ARTICLE_LEVEL) + 1 + depth, style, label)
 
-    for start, end, raw in _lines(text):
+    lines = list(_lines(text))
+    # The next line with visible text after each line, for headings recognised by what follows them.
+    following = [""] * len(lines)
+    upcoming = ""
+    for i in range(len(lines) - 1, -1, -1):
+        following[i] = upcoming
+        visible = lines[i][2].strip().strip(_INVISIBLE).strip()
+        if visible:
+            upcoming = visible
+    for i, (start, end, raw) in enumerate(lines):
         stripped = raw.strip()
-        if not stripped:
+        if not stripped.strip(_INVISIBLE).strip():
             continue
         lead = start + (len(raw) - len(raw.lstrip()))
         if _COMMENT.match(stripped):
@@ -163,6 +189,15 @@ def parse_structure(text: str) -> Structure:
             in_article = False
             seen_heading = True
             result.sections.append(Section(level, style, stack[-1].label, lead, end))
+            continue
+
+        if in_article and not md and _bare_chapter(body, following[i], last_article):
+            close()
+            label = re.sub(r"\s+", " ", body)
+            push(_LEGAL["chapter"][0], "chapter", label)
+            outline_order.clear()
+            in_article = False
+            result.sections.append(Section(_LEGAL["chapter"][0], "chapter", label, lead, end))
             continue
 
         article = ARTICLE_HEADING.match(body) if not md else None

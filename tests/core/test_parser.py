@@ -43,7 +43,8 @@ def test_every_article_of_every_law_is_its_own_unit(path: Path):
         assert body.startswith(unit.path[-1])
         assert re.fullmatch(r"第[零〇一二三四五六七八九十百千]+条(之[一二三四五六七八九十]+)?", unit.path[-1])
     # articles under a chapter heading carry it in their path
-    chaptered = [u for u in articles if any(p.startswith("第") and "章" in p for p in u.path[:-1])]
+    chapters = {s.label for s in structure.sections if s.style == "chapter"}
+    chaptered = [u for u in articles if any(p in chapters for p in u.path[:-1])]
     if "## 第" in text:
         assert len(chaptered) == len(articles)
     _covered(text, [(u.start, u.end) for u in structure.units] + [(s.start, s.end) for s in structure.sections] + structure.markup)
@@ -139,3 +140,36 @@ def test_article_number_without_space_only_in_sequence():
     structure = parse_structure(text)
     assert [u.path[-1] for u in structure.units] == ["第一条", "第二条"]
     assert text[structure.units[-1].start : structure.units[-1].end].endswith("第五条规定的情形除外。")
+
+
+def test_chapter_title_without_its_number_starts_a_chapter():
+    # web copies of some laws print 「法律责任」 alone, after an invisible line, between two articles
+    text = (
+        "## 第一章 总则\n\n第一条 为了保障学生安全，制定本条例。\n\n第二条 学校应当建立安全制度。\n\n\u200b\n\n"
+        "网络素养促进\n\n第三条 学校应当开展网络素养教育。\n\n\u200b\n\n法律责任\n\n"
+        "第四条 违反本条例第三条规定的，责令改正。\n\n附 则\n\n第五条 本条例自公布之日起施行。\n"
+    )
+    structure = parse_structure(text)
+    assert [u.path for u in structure.units] == [
+        ("第一章 总则", "第一条"), ("第一章 总则", "第二条"), ("网络素养促进", "第三条"), ("法律责任", "第四条"), ("附 则", "第五条")]
+    assert text[structure.units[1].start : structure.units[1].end] == "第二条 学校应当建立安全制度。"  # the invisible line stays out
+    _covered(text.replace("\u200b", " "), [(u.start, u.end) for u in structure.units]
+             + [(s.start, s.end) for s in structure.sections])
+
+
+def test_short_line_inside_an_article_is_not_a_chapter():
+    # a short line followed by running text, and one followed by an article out of sequence, stay in their article
+    text = "第一条 学校应当配备下列人员：\n\n安全保卫人员\n\n以及校医。\n\n第二条 学校应当：\n\n开展演练\n\n第五条规定的除外。\n"
+    units = parse_structure(text).units
+    assert [u.path for u in units] == [("第一条",), ("第二条",)]
+    assert "安全保卫人员" in text[units[0].start : units[0].end] and text[units[1].start : units[1].end].endswith("第五条规定的除外。")
+
+
+@pytest.mark.shared
+def test_unnumbered_chapters_of_the_minors_online_protection_regulation():
+    path = next(LAWS.glob("未成年人网络保护条例*.md"))
+    structure = parse_structure(path.read_text(encoding="utf-8"))
+    chapters = [s.label for s in structure.sections if s.style == "chapter"]
+    assert chapters == ["第一章 总 则", "网络素养促进", "网络信息内容规范", "个人信息网络保护", "网络沉迷防治", "法律责任", "附 则"]
+    penalty = [u.path for u in structure.units if u.path[0] == "法律责任"]
+    assert penalty[0] == ("法律责任", "第五十条") and len(penalty) == 9  # 第五十条 … 第五十八条
