@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from assistant.bm25 import idf_of
-from assistant.grounding import missing_quantity, missing_resource
+from assistant.grounding import missing_quantity, missing_resource, only_elsewhere
 from assistant.index import KnowledgeBase
 from assistant.prompts import render
 from assistant.retrieve import HybridRetriever, RetrievalResult, canonical_role, role_duties
@@ -37,6 +37,7 @@ class GroundedPolicy:
     min_topic_coverage: float = 0.08
     check_quantity: bool = True
     check_resource: bool = True
+    check_place: bool = True
 
     def decide(self, result: RetrievalResult) -> bool:
         if not result.hits:
@@ -51,6 +52,8 @@ class GroundedPolicy:
         ):
             return False
         if self.check_resource and missing_resource(question, passages):
+            return False
+        if self.check_place and only_elsewhere(question, [(h.chunk.doc_kind, h.chunk.doc_title) for h in result.hits[:3]]):
             return False
         return result.signals.topic_coverage >= self.min_topic_coverage
 

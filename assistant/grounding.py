@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from assistant.bm25 import BM25Index, idf_of
-from assistant.text import get_pos_tagger, sentence_spans, stopwords, thesaurus
+from assistant.text import get_pos_tagger, place_of_title, places, sentence_spans, stopwords, thesaurus
 
 _DIGITS = "0-9０-９零一二两三四五六七八九十百千万半"
 # A stated number; 「第二十一条」 and the tail of a longer number are not numbers of their own.
-_NUM = rf"(?<![第{_DIGITS}])(?:[0-9０-９]+(?:\.[0-9]+)?|[零一二两三四五六七八九十百千万半]+)"
+_NUM = rf"(?<![第{_DIGITS}])(?:[0-9０-９]+(?:\.[0-9]+)?[十百千万亿]?|[零一二两三四五六七八九十百千万亿半]+)"
 _TIME = r"日|天|小时|个?月|年|周|星期|分钟|学期|学年|季度|工作日"
 _LENGTH = r"米|厘米|毫米|公里|千米"
 _COUNT = r"个|名|人|位|所|辆|台|件|只|项|本|册|张|套|次|具|间|班"
@@ -36,7 +36,9 @@ _UNITS = {
     "人": r"名|人", "个人": r"名|人", "名": r"名|人", "位": r"名|人|位",
     "分": r"分", "克": r"克", "公斤": r"公斤|千克", "斤": r"斤|公斤|千克", "吨": r"吨",
     "米": _LENGTH, "公里": r"公里|千米", "度": r"度|℃", "节": r"节", "篇": r"篇", "级": r"级", "届": r"届",
-    "号": r"日|号", "点": r"时|点",
+    "号": r"日|号", "点": r"时|点", "轮": r"次|回|遍|趟|轮",
+    # money asked for by what it pays (「罚多少罚款」「赔偿多少」 read as 多少罚款): an amount in 元
+    "罚款": r"元", "罚金": r"元", "费用": r"元", "赔偿": r"元", "补偿": r"元", "工资": r"元", "奖金": r"元",
 }
 _UNITS_LONGEST_FIRST = sorted(_UNITS, key=len, reverse=True)
 # Questions that ask for a measure without a unit word of their own, and the units that answer them.
@@ -51,8 +53,8 @@ _MEASURES = (
     (re.compile(r"几点"), r"时|点", False),
     (re.compile(r"几号|几月几[日号]|哪一?天(?![内里])"), r"月|日|号", False),
 )
-# 多少/几 as a question word; 好几、哪几、这几、十几、第几… are not.
-_COUNT_QUESTION = re.compile(r"(?<![好哪这那前近十第])(?:多少|几(?!乎))(个|名|位)?([\u4e00-\u9fff]{0,2})")
+# 多少/几 as a question word; 好几、哪几、这几、十几、第几… are not, nor 几十、几百、几千 (「几千人的招聘会」).
+_COUNT_QUESTION = re.compile(r"(?<![好哪这那前近十第])(?:多少|几(?![乎十百千万]))(个|名|位)?([\u4e00-\u9fff]{0,2})")
 # Any of these in the same sentence makes 几 mean "a few" (「能不能骂他几句」「多拉几个行不行」).
 _OTHER_QUESTION = re.compile(r"能不能|行不行|可不可以|要不要|会不会|有没有|是不是|是否|怎么|如何|什么|吗|么")
 # The period a rate is counted over (「一个学期最多几次」); it frames the count rather than naming its subject.
@@ -85,6 +87,8 @@ _MODAL_WORDS = frozenset("不能 能否 能够 可否 不会 不用 不必 才�
 # Things people ask the assistant to hand over that legal texts almost never contain: (kind, how a question
 # asks for one, how a passage would name one). A question after one is answered only when a top passage
 # names the same kind of thing; a particular school or business is never named by a policy text.
+_PENALTY_HEADING = re.compile(r"法律责任|罚则|处罚")
+_PENALTY_SHARE = 0.5
 _RESOURCES = (
     ("form", r"表格|模板|样表|范本|范例|样本|[申登评打统报]\w?表(?!现|彰|扬|达|示|决)", None),
     ("online", r"下载|网址|网站|网页|链接|二维码|公众号|小程序|[Aa][Pp][Pp]", None),
@@ -214,7 +218,10 @@ def _states(
             # A list item names its subject in the lead-in that opens the list (「…应当符合下列条件：」).
             lead_ins = [spans[j] for j in {0, i - 1} if 0 <= j < i and text[spans[j][0] : spans[j][1]].endswith(("：", ":"))]
             around = [spans[i], *lead_ins]
-            if _shares_topic(topic, [text[a:b] for a, b in around] + [heading], share):
+            # A fine names what it punishes by reference (「违反本法第二十条规定的」): in a sanctions chapter the
+            # amount answers a question about money with half the subject shared.
+            need = share * _PENALTY_SHARE if "元" in asked.units.split("|") and _PENALTY_HEADING.search(heading) else share
+            if _shares_topic(topic, [text[a:b] for a, b in around] + [heading], need):
                 return True
     return False
 
@@ -235,6 +242,24 @@ def missing_resource(question: str, passages: list[str]) -> bool:
     or asks which particular school or business to go to."""
     text = "".join(passages)
     return any(re.search(asked, question) and not re.search(named or asked, text) for _, asked, named in _RESOURCES)
+
+
+def named_places(question: str) -> list[str]:
+    """The provinces and cities (assistant/data/places.txt) a question names, longest first."""
+    found = [place for place in sorted(places(), key=len, reverse=True) if place in question]
+    return [p for p in found if not any(p != other and p in other for other in found)]
+
+
+def only_elsewhere(question: str, evidence: list[tuple[str, str]]) -> bool:
+    """True when the question names where it is asked about and every passage of ``evidence`` (document kind,
+    title) is a local regulation of somewhere else: 深圳 is bound neither by 上海's rules nor by 山东's.
+    A province's regulation covers its cities (山东 for 青岛); a national text may answer anywhere."""
+    asked = named_places(question)
+    if not asked or not evidence or any(kind != "local_regulation" for kind, _ in evidence):
+        return False
+    table = places()
+    covering = set(asked) | {table[p] for p in asked}
+    return not any(place_of_title(title) in covering for _, title in evidence)
 
 
 def topic_coverage(question: str, passages: list[str], role_words: tuple[str, ...], bm25: BM25Index) -> float:

@@ -23,6 +23,7 @@ from assistant.text import (
     content_words,
     join_phrases,
     normalize_query,
+    place_of_title,
     question_fillers,
     sentence_spans,
     thesaurus,
@@ -52,7 +53,6 @@ DUTY_WORDS = ("职责", "责任", "应当", "负责", "义务")
 QUERY_CACHE_SIZE = 512
 # One thread for primary-model query encodings; the engines serialise their calls anyway.
 _ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duty-query-encoder")
-_PLACE = re.compile(r"^(.{2,3}?)(?:省|市|自治区|特别行政区)")
 # Questions about what happens to someone who breaks a rule (fines, sanctions, liability).
 # 罚 that is the asker disciplining a pupil (「罚他站」「罚站」「体罚」) asks what is allowed, not about sanctions.
 CONSEQUENCE_QUESTION = re.compile(
@@ -97,18 +97,11 @@ def named_titles(question: str, titles: Iterable[str]) -> frozenset[str]:
     return frozenset(t for t in found if not any(_short_title(t) in _short_title(o) for o in found if o != t))
 
 
-@lru_cache(maxsize=4096)
-def _place_of(title: str) -> str:
-    """「宁波市学校安全条例」 → 「宁波」: how a question would name the region a local regulation binds."""
-    match = _PLACE.match(title)
-    return match.group(1) if match else title
-
-
 def is_elsewhere(chunk: Chunk, question: str, region: str = "") -> bool:
     """A local regulation of a place that neither the question nor the school's region (「浙江省宁波市」) names."""
     if chunk.doc_kind != "local_regulation":
         return False
-    place = _place_of(chunk.doc_title)
+    place = place_of_title(chunk.doc_title)
     return place not in question and not (region and place in region)
 
 

@@ -36,6 +36,29 @@ def question_fillers() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def places() -> dict[str, str]:
+    """Provinces and large cities a question may name, each with the province it lies in
+    (a province with itself; assistant/data/places.txt)."""
+    table: dict[str, str] = {}
+    for line in _data_text("places.txt").splitlines():
+        parts = line.split("#", 1)[0].split()
+        if parts:
+            table[parts[0]] = parts[1] if len(parts) > 1 else parts[0]
+    return table
+
+
+_PLACE_PREFIX = re.compile(r"^(.{2,3}?)(?:省|市|自治区|特别行政区)")
+
+
+@lru_cache(maxsize=4096)
+def place_of_title(title: str) -> str:
+    """「宁波市学校安全条例」 → 「宁波」: how a question would name the region a local regulation binds
+    (the whole title when it names no place)."""
+    match = _PLACE_PREFIX.match(title)
+    return match.group(1) if match else title
+
+
+@lru_cache(maxsize=1)
 def thesaurus() -> dict[str, tuple[str, ...]]:
     """Everyday school words → the terms the policy texts use (assistant/data/thesaurus.yaml)."""
     import yaml

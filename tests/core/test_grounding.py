@@ -3,7 +3,14 @@
 import pytest
 
 from assistant.bm25 import BM25Index
-from assistant.grounding import asked_quantities, missing_quantity, missing_resource, topic_coverage
+from assistant.grounding import (
+    asked_quantities,
+    missing_quantity,
+    missing_resource,
+    named_places,
+    only_elsewhere,
+    topic_coverage,
+)
 from assistant.text import bm25_tokens
 
 PASSAGES = ["第三条 学校食堂应当每餐次留样，留样食品应当冷藏保存。", "第九条 国家实行优惠政策，支持学校建设。"]
@@ -163,3 +170,45 @@ def test_a_ratio_asked_with_shenme_is_a_quantity():
     assert [a.phrase for a in asked_quantities("保安和学生要按什么比例配？")] == ["什么比例"]
     assert missing_quantity("保安和学生要按什么比例配？", ["第九条 学校应当配备专职保安。"])
     assert not missing_quantity("保安和学生要按什么比例配？", ["第九条 学校保安按学生人数的百分之一配备。"])
+
+
+def test_approximate_counts_are_not_questions_about_a_number():
+    assert asked_quantities("区里借我们学校的体育场办一场几千人的招聘会，学校要负哪些责任？") == []
+    assert asked_quantities("几十名代课老师聚到教育局门口，学校怎么应对？") == []
+    assert [a.phrase for a in asked_quantities("学生几千人的学校要配几名校医？")] == ["几名"]
+
+
+def test_a_fine_asked_for_is_an_amount_of_money():
+    [asked] = asked_quantities("副校长没尽到职责，个人要挨多少罚款？")
+    assert asked.units == "元"
+    assert not missing_quantity("会被罚多少钱？", ["对承办者处10万元以上30万元以下罚款。"])  # 10万元 is an amount
+    assert missing_quantity("副校长没尽到职责，个人要挨多少罚款？", ["第九十六条 其他负责人未履行职责的，处降级处分。"])
+
+
+def test_a_fine_in_a_sanctions_chapter_needs_less_of_the_subject_repeated():
+    # 许可 and 承办 are all the fine's sentence shares with the question: too little elsewhere, enough for a fine
+    question = "没拿到许可就在操场办了上千人的晚会，承办单位会被罚多少钱？"
+    fine = ["第二十条 未经安全许可的大型群众性活动由公安机关予以取缔，对承办者处10万元以上30万元以下罚款。"]
+    assert missing_quantity(question, fine, idf=_idf, headings=["大型群众性活动安全管理条例 第三章 安全管理 > 第二十条"])
+    assert not missing_quantity(question, fine, idf=_idf, headings=["大型群众性活动安全管理条例 第四章 法律责任 > 第二十条"])
+
+
+def test_named_places_are_provinces_and_cities():
+    assert named_places("深圳的中小学出了事故") == ["深圳"]
+    assert set(named_places("我们是山东青岛的学校")) == {"青岛", "山东"}
+    assert named_places("学校安全职责有哪些") == []
+
+
+@pytest.mark.parametrize(
+    ("question", "evidence", "elsewhere"),
+    [
+        ("深圳的学校出了伤害事故，调解期限是多少天？", [("local_regulation", "上海市中小学校学生伤害事故处理条例")] * 3, True),
+        ("深圳的学校出了伤害事故怎么处理？", [("local_regulation", "上海市中小学校学生伤害事故处理条例"),
+                                       ("law", "中华人民共和国未成年人保护法")], False),  # a national law may answer anywhere
+        ("青岛的学校要不要封闭管理？", [("local_regulation", "山东省学校安全条例")], False),  # its province's regulation
+        ("宁波的学校要不要封闭管理？", [("local_regulation", "宁波市学校安全条例")], False),
+        ("学校要不要封闭管理？", [("local_regulation", "山东省学校安全条例")], False),  # no place named
+    ],
+)
+def test_only_other_places_rules_do_not_answer_a_question_about_a_place(question, evidence, elsewhere):
+    assert only_elsewhere(question, evidence) is elsewhere
