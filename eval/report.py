@@ -32,7 +32,7 @@ DEFAULT_SOURCES = (SHARED / "seeds", SHARED / "policy-corpus" / "laws")
 DEFAULT_KB = REPO / ".eval.kb"  # kept apart from the product's KB; ignored by git (*.kb/)
 DEFAULT_OUT = REPO / "eval" / "reports"
 # Question sets beyond the dev set for the refusal checks (eval/README.md says which of them were tuned on).
-DEFAULT_PROBES = tuple(REPO / "eval" / f"refusal_probe{n}.jsonl" for n in ("", "2", "3"))
+DEFAULT_PROBES = tuple(REPO / "eval" / f"refusal_probe{n}.jsonl" for n in ("", "2", "3", "4"))
 HEADLINE = (("R@1", "recall@1"), ("R@5", "recall@5"), ("R@10", "recall@10"), ("MRR@10", "mrr@10"))
 KIND_LABELS = {"duty": "职责", "procedure": "流程", "fact": "事实", "role": "岗位清单", "report": "述职报告范文", "unanswerable": "无答案"}
 
