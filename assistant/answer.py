@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from assistant.bm25 import idf_of
-from assistant.grounding import missing_quantity, missing_resource, only_elsewhere
+from assistant.grounding import missing_quantity, missing_resource, named_places, only_elsewhere
 from assistant.index import KnowledgeBase
 from assistant.prompts import render
 from assistant.retrieve import HybridRetriever, RetrievalResult, canonical_role, role_duties
@@ -181,8 +181,12 @@ class ExtractiveAnswerer:
     def _not_found(self, result: RetrievalResult) -> Answer:
         related = tuple(result.hits[:5])
         lines = [render("extractive", "not_found")]
+        question = result.plan.question
         if related:
-            lines.append(render("extractive", "not_found_related"))
+            # Evidence only from other places' rules: say so, since a nearest article would mislead more there.
+            elsewhere = only_elsewhere(question, [(h.chunk.doc_kind, h.chunk.doc_title) for h in related[:3]])
+            lines.append(render("extractive", "not_found_place", place="、".join(named_places(question))) if elsewhere
+                         else render("extractive", "not_found_related"))
             lines.extend(render("extractive", "related_item", title=h.chunk.doc_title, section=_short_section(h.chunk.section)) for h in related)
         return Answer(result.plan.question, "\n".join(lines), False, self.mode, (), related)
 

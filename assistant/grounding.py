@@ -250,6 +250,13 @@ def named_places(question: str) -> list[str]:
     return [p for p in found if not any(p != other and p in other for other in found)]
 
 
+@lru_cache(maxsize=4096)
+def provinces_named(text: str) -> frozenset[str]:
+    """The provinces of the places ``text`` names (山东 for 青岛; a province for itself)."""
+    table = places()
+    return frozenset(table[p] for p in named_places(text))
+
+
 def only_elsewhere(question: str, evidence: list[tuple[str, str]]) -> bool:
     """True when the question names where it is asked about and every passage of ``evidence`` (document kind,
     title) is a local regulation of somewhere else: 深圳 is bound neither by 上海's rules nor by 山东's.
@@ -257,8 +264,7 @@ def only_elsewhere(question: str, evidence: list[tuple[str, str]]) -> bool:
     asked = named_places(question)
     if not asked or not evidence or any(kind != "local_regulation" for kind, _ in evidence):
         return False
-    table = places()
-    covering = set(asked) | {table[p] for p in asked}
+    covering = set(asked) | provinces_named(question)
     return not any(place_of_title(title) in covering for _, title in evidence)
 
 

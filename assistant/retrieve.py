@@ -15,7 +15,7 @@ import numpy as np
 
 from assistant.bm25 import BM25Index, idf_of
 from assistant.errors import RetrievalError
-from assistant.grounding import topic_coverage
+from assistant.grounding import provinces_named, topic_coverage
 from assistant.index import KnowledgeBase
 from assistant.ingest.parser import ARTICLE_HEADING
 from assistant.text import (
@@ -98,13 +98,14 @@ def named_titles(question: str, titles: Iterable[str]) -> frozenset[str]:
 
 
 def is_elsewhere(chunk: Chunk, question: str, region: str = "") -> bool:
-    """A local regulation of a place that neither the question nor the school's region (「浙江省宁波市」) names."""
+    """A local regulation of a place that neither the question nor the school's region (「浙江省宁波市」) names,
+    directly or through a city in it (a question about 青岛 is bound by 山东's regulation)."""
     if chunk.doc_kind != "local_regulation":
         return False
     place = place_of_title(chunk.doc_title)
-    return place not in question and not (region and place in region)
-
-
+    if place in question or (region and place in region):
+        return False
+    return place not in provinces_named(f"{question} {region}")
 
 
 def canonical_role(role: str | None) -> str | None:

@@ -139,6 +139,21 @@ def test_unknown_region_changes_nothing_and_named_places_still_count():
     assert not is_elsewhere(local, "校长的安全职责是什么", "浙江省宁波市")
     national = chunk("中华人民共和国消防法", "law")
     assert not is_elsewhere(national, "校长的安全职责是什么", "山东省")
+    # a city binds its province's regulation: 青岛 is in 山东, 杭州 is not 宁波
+    shandong = chunk("山东省学校安全条例", "local_regulation")
+    assert not is_elsewhere(shandong, "青岛的学校要不要封闭管理", "")
+    assert not is_elsewhere(shandong, "学校要不要封闭管理", "山东青岛")
+    assert is_elsewhere(local, "杭州的学校要不要封闭管理", "")
+
+
+def test_a_question_about_a_place_only_other_places_rules_speak_to_is_not_answered(laws_assistant):
+    answer = laws_assistant.ask("深圳的学校出了学生伤害事故，申请教育局调解，要在多少天内调解完？")
+    assert not answer.grounded and answer.citations == ()
+    assert "不适用于深圳" in answer.answer and answer.related
+    assert all(h.chunk.doc_kind == "local_regulation" for h in answer.related[:3])
+    # a city in a province whose regulation is in the texts is answered from it
+    answer = laws_assistant.ask("青岛的中小学，学生在校期间要不要对校园封闭管理？")
+    assert answer.grounded and answer.citations[0].doc_title == "山东省学校安全条例"
 
 
 def test_a_role_word_inside_another_word_is_not_the_role():
