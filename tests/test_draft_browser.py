@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from docx import Document
+from playwright.sync_api import expect
 
 from tests.browser import chromium, open_page
 from tests.test_draft import FACTS_BY_SECTION, FACTS_FILE, HEADINGS
@@ -74,4 +75,6 @@ def test_draft_panel_shows_the_cited_draft_escaped_and_downloads_word(page, tmp_
 
     page.locator("#draft-result .citations button").first.click()  # opens the quoted article beside the chat
     page.wait_for_selector("#source:not([hidden])")
-    assert page.locator("#source-text mark.quote").count() == 1
+    # the panel shows before the article's text arrives: wait for the highlighted quote (a locator assertion,
+    # since the page's CSP forbids evaluating a string)
+    expect(page.locator("#source-text mark.quote")).to_have_count(1)
