@@ -84,11 +84,12 @@ _QUANTITY_TOPIC_SHARE = 0.5
 _FRAME_WORDS = frozenset("政策 规定 法律 法规 文件 要求 标准 情况 问题 方面 内容 条款 依据 说法 意思 东西 事情 怎么样 具体".split())
 # Modal and auxiliary verbs left over when jieba splits 「能不能」「会不会」: they frame the question too.
 _MODAL_WORDS = frozenset("不能 能否 能够 可否 不会 不用 不必 才能".split())
+# A sanctions chapter, and the share of a money question's subject a fine stated there must repeat (see _states).
+_PENALTY_HEADING = re.compile(r"法律责任|罚则|处罚")
+_PENALTY_SHARE = 0.5
 # Things people ask the assistant to hand over that legal texts almost never contain: (kind, how a question
 # asks for one, how a passage would name one). A question after one is answered only when a top passage
 # names the same kind of thing; a particular school or business is never named by a policy text.
-_PENALTY_HEADING = re.compile(r"法律责任|罚则|处罚")
-_PENALTY_SHARE = 0.5
 _RESOURCES = (
     ("form", r"表格|模板|样表|范本|范例|样本|[申登评打统报]\w?表(?!现|彰|扬|达|示|决)", None),
     ("online", r"下载|网址|网站|网页|链接|二维码|公众号|小程序|[Aa][Pp][Pp]", None),
