@@ -32,7 +32,7 @@ DEFAULT_SOURCES = (SHARED / "seeds", SHARED / "policy-corpus" / "laws")
 DEFAULT_KB = REPO / ".eval.kb"  # kept apart from the product's KB; ignored by git (*.kb/)
 DEFAULT_OUT = REPO / "eval" / "reports"
 # Question sets beyond the dev set for the refusal checks (eval/README.md says which of them were tuned on).
-DEFAULT_PROBES = tuple(REPO / "eval" / f"refusal_probe{n}.jsonl" for n in ("", "2", "3", "4"))
+DEFAULT_PROBES = tuple(REPO / "eval" / f"refusal_probe{n}.jsonl" for n in ("", "2", "3", "4", "5"))
 HEADLINE = (("R@1", "recall@1"), ("R@5", "recall@5"), ("R@10", "recall@10"), ("MRR@10", "mrr@10"))
 KIND_LABELS = {"duty": "职责", "procedure": "流程", "fact": "事实", "role": "岗位清单", "report": "述职报告范文", "unanswerable": "无答案"}
 
@@ -223,10 +223,9 @@ def batch_rows(systems: dict) -> tuple[list[str], list[list[str]]]:
         for split, m in splits.items():
             if not m.get("answerable"):
                 continue
-            def value(name: str, key: str) -> str:
-                return fmt(systems[name].get("by_batch", {}).get(batch, {}).get(split, {}).get(key))
-            rows.append([batch, split, str(m["answerable"]), *(value(n, "recall@5") for n in names),
-                         *(value(n, "mrr@10") for n in names)])
+            parts = [systems[n].get("by_batch", {}).get(batch, {}).get(split, {}) for n in names]
+            rows.append([batch, split, str(m["answerable"]), *(fmt(p.get("recall@5")) for p in parts),
+                         *(fmt(p.get("mrr@10")) for p in parts)])
     return headers, rows
 
 
