@@ -88,7 +88,7 @@ def test_refusal_probe_sets_pass_the_checker_and_share_no_ids():
     if missing:
         pytest.skip(f"shared source texts not available: {missing}")
     seen = _ids(DEV_SET)
-    for name in ("refusal_probe.jsonl", "refusal_probe2.jsonl", "refusal_probe3.jsonl", "refusal_probe4.jsonl"):
+    for name in (f"refusal_probe{n}.jsonl" for n in ("", "2", "3", "4", "5")):
         probe = REPO_ROOT / "eval" / name
         assert main(["--qa", str(probe), "--min-questions", "50", "--min-unanswerable", "25"]) == 0
         ids = _ids(probe)
