@@ -209,12 +209,16 @@ def split_gaps(outcomes: Sequence[Outcome]) -> dict[str, tuple[float, float, flo
     return {key: gap_interval([f(o) for o in parts["dev"]], [f(o) for o in parts["holdout"]]) for key, f in per_question.items()}
 
 
-def split_of(question_id: str) -> str:
-    """The fixed split: ids whose number is divisible by 5 are held aside ("holdout"), the rest "dev"."""
+def _id_number(question_id: str) -> int:
     digits = "".join(c for c in question_id if c.isdigit())
     if not digits:
         raise ValueError(f"question id {question_id!r} has no number")
-    return "holdout" if int(digits) % 5 == 0 else "dev"
+    return int(digits)
+
+
+def split_of(question_id: str) -> str:
+    """The fixed split: ids whose number is divisible by 5 are held aside ("holdout"), the rest "dev"."""
+    return "holdout" if _id_number(question_id) % 5 == 0 else "dev"
 
 
 # Rounds in which questions were added to eval/dev.jsonl, by the first id number of each round. The second
@@ -225,7 +229,7 @@ QUESTION_BATCHES = ((1, "q001–q299"), (300, "q300–q499"), (500, "q500+"))
 
 def batch_of(question_id: str) -> str:
     """The round a question was written in, by its id number (see QUESTION_BATCHES)."""
-    number = int("".join(c for c in question_id if c.isdigit()) or 0)
+    number = _id_number(question_id)
     label = QUESTION_BATCHES[0][1]
     for first, name in QUESTION_BATCHES:
         if number >= first:

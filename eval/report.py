@@ -347,8 +347,8 @@ def render_markdown(result: dict, chart: str | None) -> str:
               f"Load average (1 min) at start / end of the run: {_load(result, 'load_start')} / {_load(result, 'load_end')} on "
               f"{result.get('cpus', '?')} CPUs. Wall clock includes waiting for the CPU; CPU time excludes that wait but still "
               "grows on a contended or virtualised machine (shared caches, stolen time)." + _busy_warning(result), "",
-              *(["## Refusal probes", "", "Question sets beyond the dev set, each written before a round of work on the refusal "
-                 "checks and not changed since; eval/README.md says which were later tuned on.", "",
+              *(["## Refusal probes", "", "Question sets beyond the dev set, each written blind and not changed since; "
+                 "eval/README.md says when each was written and which were later tuned on.", "",
                  markdown_table(*probe_rows(result["probes"])), ""] if result.get("probes") else []),
               "## Targets (issue 3)", "", markdown_table(*target_rows(systems, result.get("probes", ()))), "",
               "### The dev / holdout gap", "", markdown_table(*gap_rows(systems)), "",
