@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from functools import partial
 
 from assistant.bm25 import idf_of
-from assistant.grounding import missing_quantity, missing_resource, named_places, only_elsewhere
+from assistant.grounding import missing_quantity, missing_resource
 from assistant.index import KnowledgeBase
 from assistant.prompts import render
-from assistant.retrieve import HybridRetriever, RetrievalResult, canonical_role, role_duties
-from assistant.text import sentence_spans
+from assistant.retrieve import HybridRetriever, RetrievalResult, canonical_role, only_elsewhere, role_duties
+from assistant.text import named_places, sentence_spans
 from assistant.types import Answer, Chunk, Citation, Hit
 
 MAX_QUOTE_CHARS = 260
@@ -53,7 +53,7 @@ class GroundedPolicy:
             return False
         if self.check_resource and missing_resource(question, passages):
             return False
-        if self.check_place and only_elsewhere(question, [(h.chunk.doc_kind, h.chunk.doc_title) for h in result.hits[:3]]):
+        if self.check_place and only_elsewhere(question, (h.chunk for h in result.hits[:3])):
             return False
         return result.signals.topic_coverage >= self.min_topic_coverage
 
@@ -184,7 +184,7 @@ class ExtractiveAnswerer:
         question = result.plan.question
         if related:
             # Evidence only from other places' rules: say so, since a nearest article would mislead more there.
-            elsewhere = only_elsewhere(question, [(h.chunk.doc_kind, h.chunk.doc_title) for h in related[:3]])
+            elsewhere = only_elsewhere(question, (h.chunk for h in related[:3]))
             lines.append(render("extractive", "not_found_place", place="、".join(named_places(question))) if elsewhere
                          else render("extractive", "not_found_related"))
             lines.extend(render("extractive", "related_item", title=h.chunk.doc_title, section=_short_section(h.chunk.section)) for h in related)

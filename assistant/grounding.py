@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from assistant.bm25 import BM25Index, idf_of
-from assistant.text import get_pos_tagger, place_of_title, places, sentence_spans, stopwords, thesaurus
+from assistant.text import get_pos_tagger, sentence_spans, stopwords, thesaurus
 
 _DIGITS = "0-9０-９零一二两三四五六七八九十百千万半"
 # A stated number; 「第二十一条」 and the tail of a longer number are not numbers of their own.
@@ -243,30 +243,6 @@ def missing_resource(question: str, passages: list[str]) -> bool:
     or asks which particular school or business to go to."""
     text = "".join(passages)
     return any(re.search(asked, question) and not re.search(named or asked, text) for _, asked, named in _RESOURCES)
-
-
-def named_places(question: str) -> list[str]:
-    """The provinces and cities (assistant/data/places.txt) a question names, longest first."""
-    found = [place for place in sorted(places(), key=len, reverse=True) if place in question]
-    return [p for p in found if not any(p != other and p in other for other in found)]
-
-
-@lru_cache(maxsize=4096)
-def provinces_named(text: str) -> frozenset[str]:
-    """The provinces of the places ``text`` names (山东 for 青岛; a province for itself)."""
-    table = places()
-    return frozenset(table[p] for p in named_places(text))
-
-
-def only_elsewhere(question: str, evidence: list[tuple[str, str]]) -> bool:
-    """True when the question names where it is asked about and every passage of ``evidence`` (document kind,
-    title) is a local regulation of somewhere else: 深圳 is bound neither by 上海's rules nor by 山东's.
-    A province's regulation covers its cities (山东 for 青岛); a national text may answer anywhere."""
-    asked = named_places(question)
-    if not asked or not evidence or any(kind != "local_regulation" for kind, _ in evidence):
-        return False
-    covering = set(asked) | provinces_named(question)
-    return not any(place_of_title(title) in covering for _, title in evidence)
 
 
 def topic_coverage(question: str, passages: list[str], role_words: tuple[str, ...], bm25: BM25Index) -> float:

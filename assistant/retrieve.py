@@ -15,15 +15,17 @@ import numpy as np
 
 from assistant.bm25 import BM25Index, idf_of
 from assistant.errors import RetrievalError
-from assistant.grounding import provinces_named, topic_coverage
+from assistant.grounding import topic_coverage
 from assistant.index import KnowledgeBase
 from assistant.ingest.parser import ARTICLE_HEADING
 from assistant.text import (
     bm25_tokens,
     content_words,
     join_phrases,
+    named_places,
     normalize_query,
     place_of_title,
+    provinces_named,
     question_fillers,
     sentence_spans,
     thesaurus,
@@ -106,6 +108,14 @@ def is_elsewhere(chunk: Chunk, question: str, region: str = "") -> bool:
     if place in question or (region and place in region):
         return False
     return place not in provinces_named(f"{question} {region}")
+
+
+def only_elsewhere(question: str, chunks: Iterable[Chunk]) -> bool:
+    """True when the question names a place and every one of ``chunks`` is a local regulation of somewhere else
+    (:func:`is_elsewhere`): 深圳 is bound neither by 上海's rules nor by 山东's. The school's configured region
+    does not count here, since the question names another place; a national text may answer anywhere."""
+    chunks = list(chunks)
+    return bool(chunks) and bool(named_places(question)) and all(is_elsewhere(c, question) for c in chunks)
 
 
 def canonical_role(role: str | None) -> str | None:

@@ -59,6 +59,25 @@ def place_of_title(title: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def _places_longest_first() -> tuple[str, ...]:
+    return tuple(sorted(places(), key=len, reverse=True))
+
+
+def named_places(text: str) -> list[str]:
+    """The provinces and cities of assistant/data/places.txt that ``text`` names, except those inside a longer
+    name it also names."""
+    found = [place for place in _places_longest_first() if place in text]
+    return [p for p in found if not any(p != other and p in other for other in found)]
+
+
+@lru_cache(maxsize=4096)
+def provinces_named(text: str) -> frozenset[str]:
+    """The provinces of the places ``text`` names (山东 for 青岛; a province for itself)."""
+    table = places()
+    return frozenset(table[p] for p in named_places(text))
+
+
+@lru_cache(maxsize=1)
 def thesaurus() -> dict[str, tuple[str, ...]]:
     """Everyday school words → the terms the policy texts use (assistant/data/thesaurus.yaml)."""
     import yaml

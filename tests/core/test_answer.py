@@ -146,6 +146,35 @@ def test_unknown_region_changes_nothing_and_named_places_still_count():
     assert is_elsewhere(local, "杭州的学校要不要封闭管理", "")
 
 
+def test_named_places_are_provinces_and_cities():
+    from assistant.text import named_places
+
+    assert named_places("深圳的中小学出了事故") == ["深圳"]
+    assert set(named_places("我们是山东青岛的学校")) == {"青岛", "山东"}
+    assert named_places("内蒙古的学校") == ["内蒙古"]
+    assert named_places("学校安全职责有哪些") == []
+
+
+@pytest.mark.parametrize(
+    ("question", "evidence", "elsewhere"),
+    [
+        ("深圳的学校出了伤害事故，调解期限是多少天？", [("上海市中小学校学生伤害事故处理条例", "local_regulation")] * 3, True),
+        ("深圳的学校出了伤害事故怎么处理？", [("上海市中小学校学生伤害事故处理条例", "local_regulation"),
+                                       ("中华人民共和国未成年人保护法", "law")], False),  # a national law may answer anywhere
+        ("青岛的学校要不要封闭管理？", [("山东省学校安全条例", "local_regulation")], False),  # its province's regulation
+        ("宁波的学校要不要封闭管理？", [("宁波市学校安全条例", "local_regulation")], False),
+        ("学校要不要封闭管理？", [("山东省学校安全条例", "local_regulation")], False),  # no place named
+        ("深圳的学校要不要封闭管理？", [], False),  # no evidence at all: nothing to judge
+    ],
+)
+def test_only_other_places_rules_do_not_answer_a_question_about_a_place(question, evidence, elsewhere):
+    from assistant.retrieve import only_elsewhere
+    from assistant.types import Chunk
+
+    chunks = [Chunk("c", "d", title, f"{title}.md", "第一条", "第一条 ……", 0, 5, doc_kind=kind) for title, kind in evidence]
+    assert only_elsewhere(question, chunks) is elsewhere
+
+
 def test_a_question_about_a_place_only_other_places_rules_speak_to_is_not_answered(laws_assistant):
     answer = laws_assistant.ask("深圳的学校出了学生伤害事故，申请教育局调解，要在多少天内调解完？")
     assert not answer.grounded and answer.citations == ()

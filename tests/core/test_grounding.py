@@ -7,8 +7,6 @@ from assistant.grounding import (
     asked_quantities,
     missing_quantity,
     missing_resource,
-    named_places,
-    only_elsewhere,
     topic_coverage,
 )
 from assistant.text import bm25_tokens
@@ -191,24 +189,3 @@ def test_a_fine_in_a_sanctions_chapter_needs_less_of_the_subject_repeated():
     fine = ["第二十条 未经安全许可的大型群众性活动由公安机关予以取缔，对承办者处10万元以上30万元以下罚款。"]
     assert missing_quantity(question, fine, idf=_idf, headings=["大型群众性活动安全管理条例 第三章 安全管理 > 第二十条"])
     assert not missing_quantity(question, fine, idf=_idf, headings=["大型群众性活动安全管理条例 第四章 法律责任 > 第二十条"])
-
-
-def test_named_places_are_provinces_and_cities():
-    assert named_places("深圳的中小学出了事故") == ["深圳"]
-    assert set(named_places("我们是山东青岛的学校")) == {"青岛", "山东"}
-    assert named_places("学校安全职责有哪些") == []
-
-
-@pytest.mark.parametrize(
-    ("question", "evidence", "elsewhere"),
-    [
-        ("深圳的学校出了伤害事故，调解期限是多少天？", [("local_regulation", "上海市中小学校学生伤害事故处理条例")] * 3, True),
-        ("深圳的学校出了伤害事故怎么处理？", [("local_regulation", "上海市中小学校学生伤害事故处理条例"),
-                                       ("law", "中华人民共和国未成年人保护法")], False),  # a national law may answer anywhere
-        ("青岛的学校要不要封闭管理？", [("local_regulation", "山东省学校安全条例")], False),  # its province's regulation
-        ("宁波的学校要不要封闭管理？", [("local_regulation", "宁波市学校安全条例")], False),
-        ("学校要不要封闭管理？", [("local_regulation", "山东省学校安全条例")], False),  # no place named
-    ],
-)
-def test_only_other_places_rules_do_not_answer_a_question_about_a_place(question, evidence, elsewhere):
-    assert only_elsewhere(question, evidence) is elsewhere
