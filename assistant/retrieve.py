@@ -21,6 +21,7 @@ from assistant.ingest.parser import ARTICLE_HEADING
 from assistant.text import (
     bm25_tokens,
     content_words,
+    in_legal_terms,
     join_phrases,
     named_places,
     normalize_query,
@@ -143,6 +144,8 @@ class QueryPlan:
     # again, so that the sentence focus can credit the phrase's legal equivalent (随车照管人员)
     focus_words: tuple[str, ...] = ()
     asks_duration: bool = False  # for a time limit or how often (「多少天内」「多久一次」)
+    # the question in the texts' own words (assistant.text.in_legal_terms), embedded beside the question as asked
+    reworded: str = ""
 
     def sparse_tokens(self) -> tuple[list[str], dict[str, float]]:
         tokens = bm25_tokens(self.question)
@@ -162,7 +165,8 @@ class QueryPlan:
 
     def dense_text(self) -> str:
         """The embedding model reads the question as asked: it handles paraphrase itself, and appended
-        thesaurus terms pull the vector toward neighbouring articles."""
+        thesaurus terms pull the vector toward neighbouring articles. The question reworded (``reworded``)
+        is a second, separate query, where the everyday words are replaced rather than added to."""
         return self.question
 
 
@@ -191,7 +195,7 @@ def plan_query(question: str, role: str | None = None) -> QueryPlan:
     return QueryPlan(text, role, tuple(own), tuple(dict.fromkeys(expansions)), is_role_question, role_words,
                      bool(CONSEQUENCE_QUESTION.search(text)), bool(LIST_QUESTION.search(text)),
                      bool(WHAT_QUESTION.search(text)), tuple(join_phrases(own, phrases)),
-                     bool(DURATION_QUESTION.search(text)))
+                     bool(DURATION_QUESTION.search(text)), in_legal_terms(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +261,9 @@ class RetrieverParams:
     list_bonus: float = 1.3
     # A question asking "how long" or "how often" is answered by an article that states a time span.
     duration_bonus: float = 1.2
+    # The question in the texts' own words, a second e5 query: its sentence ranking, and its article ranking
+    # at half this weight (only when the thesaurus changed a word).
+    w_reworded: float = 0.35
 
 
 class HybridRetriever:
@@ -304,6 +311,8 @@ class HybridRetriever:
         # The primary model's query encoding is the slowest step: it runs on its own thread (the engine
         # releases the GIL) while BM25 and the second model's search run here.
         pending = _ENCODER.submit(self._query_vector, self.kb.embedder, plan.dense_text()) if dense_mode else None
+        reworded = self.mode == "hybrid" and p.w_reworded > 0 and plan.reworded != plan.question
+        pending_reworded = _ENCODER.submit(self._query_vector, self.kb.embedder, plan.reworded) if reworded else None
         if self.mode in {"hybrid", "sparse"}:
             tokens, weights = plan.sparse_tokens()
             sparse = self.kb.bm25.search(tokens, p.depth, weights)
@@ -319,6 +328,10 @@ class HybridRetriever:
             lists.append((p.w_windows, [cid for cid, _ in windows]))
             if self.kb.aux_embedder is not None:
                 lists.append((p.w_aux, [cid for cid, _ in aux]))
+        if pending_reworded is not None:
+            vector = pending_reworded.result()
+            lists.append((p.w_reworded, [cid for cid, _ in self.kb.window_search(vector, p.depth)]))
+            lists.append((p.w_reworded / 2, [cid for cid, _ in self.kb.dense_search(vector, p.depth)]))
         # Sentence focus is scored only where it can still change the order: the head of each list.
         pool = list(dict.fromkeys(cid for _, ids in lists for cid in ids[: p.focus_depth]))
         idf = question_weights(self.kb, plan)

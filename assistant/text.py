@@ -87,6 +87,36 @@ def thesaurus() -> dict[str, tuple[str, ...]]:
 
 
 @lru_cache(maxsize=1)
+def _thesaurus_longest_first() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(sorted(thesaurus().items(), key=lambda item: -len(item[0])))
+
+
+def in_legal_terms(question: str) -> str:
+    """``question`` with each everyday word of the thesaurus replaced by the first of its legal terms that the
+    question does not already use (跟车老师 → 随车照管人员, 一把手 → 主要负责人).
+
+    Longer words win over the words inside them, and a word is replaced once where it stands; a word
+    whose terms are all in the question already stays as it is. A question with no thesaurus word comes
+    back unchanged.
+    """
+    taken: list[tuple[int, int, str]] = []
+    for word, terms in _thesaurus_longest_first():
+        fresh = next((t for t in terms if t != word and t not in question), None)
+        at = question.find(word)
+        while at >= 0:
+            end = at + len(word)
+            if not any(start < end and at < stop for start, stop, _ in taken):
+                taken.append((at, end, fresh or word))
+            at = question.find(word, end)
+    parts: list[str] = []
+    last = 0
+    for start, stop, term in sorted(taken):
+        parts += [question[last:start], term]
+        last = stop
+    return "".join(parts) + question[last:]
+
+
+@lru_cache(maxsize=1)
 def get_pos_tagger():
     """Part-of-speech tagging on our own jieba instance."""
     import jieba.posseg

@@ -3,7 +3,7 @@
 import pytest
 
 from assistant.errors import RetrievalError
-from assistant.retrieve import HybridRetriever, plan_query
+from assistant.retrieve import HybridRetriever, RetrieverParams, plan_query
 from tests.conftest import assistant_over, make_assistant
 
 DOCS = {
@@ -94,10 +94,32 @@ def test_query_vectors_are_remembered_until_forgotten(small_assistant):
         first = retriever.search("食堂留样多少天", k=3)
         second = retriever.search("食堂留样多少天", k=3)
         assert [h.chunk.chunk_id for h in first] == [h.chunk.chunk_id for h in second]
-        assert calls == ["食堂留样多少天"]
+        # the question as asked, and reworded in the texts' terms (食堂 → 集中用餐), once each
+        assert calls == ["食堂留样多少天", "集中用餐留样多少天"]
         retriever.forget_queries()
         retriever.search("食堂留样多少天", k=3)
-        assert len(calls) == 2
+        assert len(calls) == 4
+    finally:
+        del embedder.embed_query
+
+
+def test_a_question_is_searched_again_in_the_texts_own_words_in_hybrid_mode_only(small_assistant):
+    embedder = small_assistant.kb.embedder
+    calls = []
+    original = embedder.embed_query
+    embedder.embed_query = lambda text: calls.append(text) or original(text)
+    try:
+        HybridRetriever(small_assistant.kb).search("学校安排我当跟车老师要负责哪些事", k=3)
+        assert calls == ["学校安排我当跟车老师要负责哪些事", "学校安排我当随车照管人员要负责哪些事"]
+        calls.clear()
+        HybridRetriever(small_assistant.kb).search("校车驾驶人的条件", k=3)  # no everyday word to replace
+        assert calls == ["校车驾驶人的条件"]
+        calls.clear()
+        HybridRetriever(small_assistant.kb, mode="dense").search("学校安排我当跟车老师要负责哪些事", k=3)
+        assert calls == ["学校安排我当跟车老师要负责哪些事"]
+        calls.clear()
+        HybridRetriever(small_assistant.kb, RetrieverParams(w_reworded=0)).search("跟车老师要做什么", k=3)
+        assert calls == ["跟车老师要做什么"]
     finally:
         del embedder.embed_query
 

@@ -4,7 +4,7 @@ from importlib import resources
 
 import yaml
 
-from assistant.text import content_words, join_phrases, question_fillers, thesaurus
+from assistant.text import content_words, in_legal_terms, join_phrases, question_fillers, thesaurus
 
 
 def test_join_phrases_puts_split_pieces_back_together():
@@ -15,6 +15,20 @@ def test_join_phrases_puts_split_pieces_back_together():
 def test_join_phrases_leaves_whole_words_and_unrelated_phrases_alone():
     words = ["校车", "驾驶人", "消防安全"]
     assert join_phrases(words, ["校车", "消防", "跟车老师"]) == words
+
+
+def test_a_question_is_reworded_in_the_terms_the_texts_use():
+    # the longer everyday word wins over the word inside it (跟车老师, not 老师)
+    assert in_legal_terms("学校安排我当跟车老师，我要负责哪些事？") == "学校安排我当随车照管人员，我要负责哪些事？"
+    assert in_legal_terms("出事后一把手能走开吗") == "事故后主要负责人能擅离职守吗"
+    # every occurrence is replaced; a term the question already uses is skipped for the next one
+    assert in_legal_terms("老师和老师") == "教师和教师"
+    assert in_legal_terms("老师和教师") == "教职工和教师"
+
+
+def test_a_question_without_everyday_words_is_not_reworded():
+    assert in_legal_terms("校车驾驶人应当具备哪些条件") == "校车驾驶人应当具备哪些条件"
+    assert in_legal_terms("") == ""
 
 
 def test_fillers_are_spoken_words_not_topics():
