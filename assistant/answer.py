@@ -11,7 +11,14 @@ from assistant.bm25 import idf_of
 from assistant.grounding import missing_quantity, missing_resource
 from assistant.index import KnowledgeBase
 from assistant.prompts import render
-from assistant.retrieve import HybridRetriever, RetrievalResult, canonical_role, only_elsewhere, role_duties
+from assistant.retrieve import (
+    HybridRetriever,
+    RetrievalResult,
+    canonical_role,
+    is_other_level,
+    only_elsewhere,
+    role_duties,
+)
 from assistant.text import named_places, sentence_spans
 from assistant.types import Answer, Chunk, Citation, Hit
 
@@ -30,7 +37,9 @@ class GroundedPolicy:
     the question's topic words they must contain; ``check_quantity``: refuse when a number is asked for and
     none of them states one in a sentence about the question's subject (idf-weighted against the retriever's
     index, each passage's title and heading path counting towards the subject); ``check_resource``: refuse
-    when a form, template, web resource or a particular school is asked for and none of them names one.
+    when a form, template, web resource or a particular school is asked for and none of them names one;
+    ``check_place``: refuse when the question names a place and only other places' regulations come near, and
+    leave kindergarten texts out of the evidence for a question about a primary or secondary school.
     Calibrated on eval/dev.jsonl and eval/refusal_probe.jsonl (eval/README.md).
     """
 
@@ -43,8 +52,12 @@ class GroundedPolicy:
         if not result.hits:
             return False
         question = result.plan.question
-        passages = [h.chunk.text for h in result.hits[:3]]
-        headings = [f"{h.chunk.doc_title} {h.chunk.section}" for h in result.hits[:3]]
+        # A kindergarten text says nothing about what a primary or secondary school must do.
+        evidence = [h for h in result.hits[:3] if not (self.check_place and is_other_level(h.chunk, question))]
+        if not evidence:
+            return False
+        passages = [h.chunk.text for h in evidence]
+        headings = [f"{h.chunk.doc_title} {h.chunk.section}" for h in evidence]
         # The retriever's index weighs the question's words (a rare word says more about its subject).
         idf = partial(idf_of, result.bm25)
         if self.check_quantity and missing_quantity(
@@ -134,8 +147,9 @@ class ExtractiveAnswerer:
 
     # -------------------------------------------------------------- shapes of answers
     def _direct(self, result: RetrievalResult, role: str | None) -> Answer:
-        hits = result.hits
-        top_focus = max(result.signals.sentence_coverage, 1e-6)
+        # Kindergarten texts are not quoted to a primary or secondary school (GroundedPolicy kept at least one other).
+        hits = [h for h in result.hits if not (self.policy.check_place and is_other_level(h.chunk, result.plan.question))]
+        top_focus = max(hits[0].focus_score, 1e-6)
         chosen: list[Hit] = [hits[0]]
         for hit in hits[1 : self.top_k]:
             if len(chosen) >= 4:
@@ -183,10 +197,14 @@ class ExtractiveAnswerer:
         lines = [render("extractive", "not_found")]
         question = result.plan.question
         if related:
-            # Evidence only from other places' rules: say so, since a nearest article would mislead more there.
-            elsewhere = only_elsewhere(question, (h.chunk for h in related[:3]))
-            lines.append(render("extractive", "not_found_place", place="、".join(named_places(question))) if elsewhere
-                         else render("extractive", "not_found_related"))
+            # Evidence only from other places' rules, or only from kindergartens' for a school: say so, since a
+            # nearest article would mislead more there.
+            if only_elsewhere(question, (h.chunk for h in related[:3])):
+                lines.append(render("extractive", "not_found_place", place="、".join(named_places(question))))
+            elif all(is_other_level(h.chunk, question) for h in related[:3]):
+                lines.append(render("extractive", "not_found_level"))
+            else:
+                lines.append(render("extractive", "not_found_related"))
             lines.extend(render("extractive", "related_item", title=h.chunk.doc_title, section=_short_section(h.chunk.section)) for h in related)
         return Answer(result.plan.question, "\n".join(lines), False, self.mode, (), related)
 

@@ -111,6 +111,20 @@ def is_elsewhere(chunk: Chunk, question: str, region: str = "") -> bool:
     return place not in provinces_named(f"{question} {region}")
 
 
+# Texts for kindergartens alone (学前教育法, 幼儿园管理条例) do not bind primary and secondary schools.
+_KINDERGARTEN_TITLE = re.compile(r"幼儿园|学前")
+_SCHOOLS_TITLE = re.compile(r"学校|小学|中学")
+_SCHOOL_LEVEL = re.compile(r"初中|小学|中学|高中|中职|[一二三四五六]年级|中考|高考")
+_KINDERGARTEN_WORDS = re.compile(r"幼儿|学前|托儿|入园|园长|保育")
+
+
+def is_other_level(chunk: Chunk, question: str) -> bool:
+    """A text for kindergartens alone, for a question about a primary or secondary school (「我是初中老师」)
+    that does not also ask about kindergartens."""
+    return (bool(_KINDERGARTEN_TITLE.search(chunk.doc_title)) and not _SCHOOLS_TITLE.search(chunk.doc_title)
+            and bool(_SCHOOL_LEVEL.search(question)) and not _KINDERGARTEN_WORDS.search(question))
+
+
 def only_elsewhere(question: str, chunks: Iterable[Chunk]) -> bool:
     """True when the question names a place and every one of ``chunks`` is a local regulation of somewhere else
     (:func:`is_elsewhere`): 深圳 is bound neither by 上海's rules nor by 山东's. The school's configured region
@@ -191,7 +205,8 @@ def plan_query(question: str, role: str | None = None) -> QueryPlan:
     own = [w for w in content_words(text) if w not in fillers]
     role_words = tuple(w for w in own if w in all_role_words or w in {"学校", "老师", "校方"})
     if is_role_question:
-        role_words += tuple(w for w in own if w in DUTY_QUESTION_WORDS)
+        # 「作为初中教师，我的职责」: the duty words and the kind of school say who asks, not what about
+        role_words += tuple(w for w in own if w in DUTY_QUESTION_WORDS or _SCHOOL_LEVEL.fullmatch(w))
     return QueryPlan(text, role, tuple(own), tuple(dict.fromkeys(expansions)), is_role_question, role_words,
                      bool(CONSEQUENCE_QUESTION.search(text)), bool(LIST_QUESTION.search(text)),
                      bool(WHAT_QUESTION.search(text)), tuple(join_phrases(own, phrases)),
@@ -252,6 +267,8 @@ class RetrieverParams:
     # Sanction articles repeat the duties they punish, so they match "what must I do" questions word for word;
     # they come after the duties themselves unless the question asks about consequences.
     sanction_penalty: float = 0.8
+    # A kindergarten text, for a question about a primary or secondary school (:func:`is_other_level`).
+    level_penalty: float = 0.5
     # A question that names a law (「按教师法…」) wants that law: other texts come after it.
     unnamed_penalty: float = 0.8
     # A question about one's own duties wants the checklist, which is spread over several texts: each further
@@ -351,6 +368,8 @@ class HybridRetriever:
                 fused[cid] *= p.superseded_penalty
             if is_elsewhere(chunk, plan.question, p.region):
                 fused[cid] *= p.local_penalty
+            if is_other_level(chunk, plan.question):
+                fused[cid] *= p.level_penalty
             fused[cid] *= topic_prior(plan, chunk, p, items_listed=items_listed)
             if named and chunk.doc_title not in named:
                 fused[cid] *= p.unnamed_penalty
@@ -571,6 +590,8 @@ def role_duties(
         chunk = kb.chunks[cid]
         if chunk.doc_id in kb.superseded or (is_penalty_article(chunk.section) and not asks_consequence):
             continue  # a 法律责任 article restates a duty as its sanction; the checklist cites the duty
+        if is_other_level(chunk, question):
+            continue  # a kindergarten's duties are not a 初中 teacher's
         elsewhere = is_elsewhere(chunk, question, region)
         for start, end in sentence_spans(chunk.text):
             sentence = chunk.text[start:end]

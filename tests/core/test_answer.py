@@ -185,6 +185,56 @@ def test_a_question_about_a_place_only_other_places_rules_speak_to_is_not_answer
     assert answer.grounded and answer.citations[0].doc_title == "山东省学校安全条例"
 
 
+@pytest.mark.parametrize(
+    ("question", "title", "other_level"),
+    [
+        ("我是初中老师，多久要体检一次？", "中华人民共和国学前教育法", True),
+        ("小学的保安要不要持证上岗？", "幼儿园管理条例", True),
+        ("幼儿园老师多久要体检一次？", "中华人民共和国学前教育法", False),  # the question is about kindergartens
+        ("幼儿园能不能提前教小学的内容？", "中华人民共和国学前教育法", False),  # both levels named
+        ("老师多久要体检一次？", "中华人民共和国学前教育法", False),  # no level named
+        ("我是初中老师，多久要体检一次？", "中华人民共和国教师法", False),
+        ("我是初中老师，多久要体检一次？", "中小学幼儿园安全管理办法", False),  # a text for schools too
+    ],
+)
+def test_kindergarten_texts_do_not_bind_a_primary_or_secondary_school(question, title, other_level):
+    from assistant.retrieve import is_other_level
+    from assistant.types import Chunk
+
+    assert is_other_level(Chunk("c", "d", title, f"{title}.md", "第一条", "第一条 ……", 0, 5, doc_kind="law"), question) is other_level
+
+
+def test_a_school_question_is_not_answered_from_kindergarten_texts_alone(laws_assistant):
+    kindergarten = ("中华人民共和国学前教育法", "幼儿园管理条例")
+    asked = "幼儿园的教职工入职以后多久要做一次健康检查？"
+    answer = laws_assistant.ask(asked)
+    assert answer.grounded and answer.citations[0].doc_title in kindergarten
+    hits = laws_assistant.search(asked.replace("幼儿园", "初中"), k=10)
+    ranks = [i for i, h in enumerate(hits) if h.chunk.doc_title in kindergarten]
+    assert not ranks or ranks[0] > 0  # a kindergarten text is not the first answer for a 初中
+    answer = laws_assistant.ask(asked.replace("幼儿园", "初中"))
+    assert all(c.doc_title not in kindergarten for c in answer.citations)
+
+
+def test_the_refusal_says_when_only_kindergarten_texts_come_near(laws_assistant):
+    from assistant.retrieve import RetrieverParams
+
+    # Without the ranking penalty kindergarten articles come first: the answer must still not rest on them.
+    laws_assistant.retriever.params = RetrieverParams(level_penalty=1.0)
+    try:
+        only_kindergarten = laws_assistant.ask("初中的卫生保健人员和安全保卫人员入职前要做健康检查吗？")
+        one_other = laws_assistant.ask("初中的安全保卫人员要不要每年进行健康检查？")
+        first = laws_assistant.search("初中的安全保卫人员要不要每年进行健康检查？", k=1)[0]
+    finally:
+        laws_assistant.retriever.params = RetrieverParams()
+    assert not only_kindergarten.grounded and only_kindergarten.citations == ()
+    assert "不适用于中小学" in only_kindergarten.answer
+    assert only_kindergarten.related[0].chunk.doc_title == "中华人民共和国学前教育法"
+    # the first hit is a kindergarten article, but what is quoted comes from the other texts
+    assert first.chunk.doc_title == "中华人民共和国学前教育法"
+    assert one_other.citations and all(c.doc_title != "中华人民共和国学前教育法" for c in one_other.citations)
+
+
 def test_a_role_word_inside_another_word_is_not_the_role():
     from assistant.retrieve import _role_at
 
@@ -239,3 +289,12 @@ def test_newer_version_is_preferred_and_the_answer_says_which(tmp_path):
         assert old_doc.superseded_by == "某某学校安全法（2020-01-01）"
     finally:
         assistant.close()
+
+
+def test_a_school_teachers_checklist_leaves_out_kindergarten_duties(laws_assistant):
+    kindergarten = ("中华人民共和国学前教育法", "幼儿园管理条例")
+    general = laws_assistant.ask("作为教师，我的安全职责有哪些？", role="教师")
+    assert any(c.doc_title in kindergarten for c in general.citations)  # no level named: kindergartens count
+    school = laws_assistant.ask("作为初中教师，我的安全职责有哪些？", role="教师")
+    assert school.grounded and len(school.citations) >= 3
+    assert all(c.doc_title not in kindergarten for c in school.citations)
