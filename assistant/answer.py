@@ -48,12 +48,16 @@ class GroundedPolicy:
     check_resource: bool = True
     check_place: bool = True
 
+    def applicable(self, hits: Iterable[Hit], question: str) -> list[Hit]:
+        """``hits`` that can answer ``question``: a kindergarten text says nothing about what a primary or
+        secondary school must do."""
+        return [h for h in hits if not (self.check_place and is_other_level(h.chunk, question))]
+
     def decide(self, result: RetrievalResult) -> bool:
         if not result.hits:
             return False
         question = result.plan.question
-        # A kindergarten text says nothing about what a primary or secondary school must do.
-        evidence = [h for h in result.hits[:3] if not (self.check_place and is_other_level(h.chunk, question))]
+        evidence = self.applicable(result.hits[:3], question)
         if not evidence:
             return False
         passages = [h.chunk.text for h in evidence]
@@ -147,8 +151,7 @@ class ExtractiveAnswerer:
 
     # -------------------------------------------------------------- shapes of answers
     def _direct(self, result: RetrievalResult, role: str | None) -> Answer:
-        # Kindergarten texts are not quoted to a primary or secondary school (GroundedPolicy kept at least one other).
-        hits = [h for h in result.hits if not (self.policy.check_place and is_other_level(h.chunk, result.plan.question))]
+        hits = self.policy.applicable(result.hits, result.plan.question)  # decide() kept at least one
         top_focus = max(hits[0].focus_score, 1e-6)
         chosen: list[Hit] = [hits[0]]
         for hit in hits[1 : self.top_k]:

@@ -127,8 +127,8 @@ class LLMAnswerer:
                 return self._messages("checklist", passages, question, role), passages
         if not self.policy.decide(result):
             return None
-        passages = [Passage(i + 1, h.chunk, 0, len(h.chunk.text), _quote_span(h.chunk, h.focus))
-                    for i, h in enumerate(result.hits[: self.top_k])]
+        hits = self.policy.applicable(result.hits, question)[: self.top_k]
+        passages = [Passage(i + 1, h.chunk, 0, len(h.chunk.text), _quote_span(h.chunk, h.focus)) for i, h in enumerate(hits)]
         return self._messages("answer", passages, question, role), passages
 
     @staticmethod

@@ -164,3 +164,22 @@ def test_llm_mode_without_configuration_names_the_variables(laws_kb_dir):
             partial.ask(QUESTION, mode="llm")
     finally:
         partial.close()
+
+
+def test_the_model_is_not_shown_kindergarten_texts_for_a_school_question(llm_assistant, fake_llm):
+    from assistant.retrieve import RetrieverParams
+
+    def first_passage(body: dict) -> str:
+        return f"「{clause(passage_text(body, 1))}」[1]"
+
+    fake_llm.push(Reply(first_passage))
+    question = "初中的安全保卫人员要不要每年进行健康检查？"
+    # without the ranking penalty a kindergarten article is the first hit; the prompt must still leave it out
+    llm_assistant.retriever.params = RetrieverParams(level_penalty=1.0)
+    first = llm_assistant.search(question, k=1)[0]
+    answer = llm_assistant.ask(question, mode="llm")
+    assert first.chunk.doc_title == "中华人民共和国学前教育法"
+    sent = fake_llm.requests[0].passages()
+    assert sent and all(title != "中华人民共和国学前教育法" for title, _, _ in sent.values())
+    assert answer.grounded and answer.mode == "llm"
+    assert_citations_exact(llm_assistant, answer)
