@@ -326,10 +326,8 @@ class HybridRetriever:
         lists: list[tuple[float, list[str]]] = []
         dense_mode = self.mode in {"hybrid", "dense"}
         # The primary model's query encoding is the slowest step: it runs on its own thread (the engine
-        # releases the GIL) while BM25 and the second model's search run here.
+        # releases the GIL) while BM25, the second model's search and the reworded question's encoding run here.
         pending = _ENCODER.submit(self._query_vector, self.kb.embedder, plan.dense_text()) if dense_mode else None
-        reworded = self.mode == "hybrid" and p.w_reworded > 0 and plan.reworded != plan.question
-        pending_reworded = _ENCODER.submit(self._query_vector, self.kb.embedder, plan.reworded) if reworded else None
         if self.mode in {"hybrid", "sparse"}:
             tokens, weights = plan.sparse_tokens()
             sparse = self.kb.bm25.search(tokens, p.depth, weights)
@@ -337,6 +335,9 @@ class HybridRetriever:
         aux: list[tuple[str, float]] = []
         if dense_mode and self.kb.aux_embedder is not None:
             aux = self.kb.window_search(self._query_vector(self.kb.aux_embedder, plan.dense_text()), p.depth, aux=True)
+        reworded = None
+        if self.mode == "hybrid" and p.w_reworded > 0 and plan.reworded != plan.question:
+            reworded = self._query_vector(self.kb.embedder, plan.reworded)
         if pending is not None:
             vector = pending.result()
             dense = self.kb.dense_search(vector, p.depth)
@@ -345,10 +346,9 @@ class HybridRetriever:
             lists.append((p.w_windows, [cid for cid, _ in windows]))
             if self.kb.aux_embedder is not None:
                 lists.append((p.w_aux, [cid for cid, _ in aux]))
-        if pending_reworded is not None:
-            vector = pending_reworded.result()
-            lists.append((p.w_reworded, [cid for cid, _ in self.kb.window_search(vector, p.depth)]))
-            lists.append((p.w_reworded / 2, [cid for cid, _ in self.kb.dense_search(vector, p.depth)]))
+        if reworded is not None:
+            lists.append((p.w_reworded, [cid for cid, _ in self.kb.window_search(reworded, p.depth)]))
+            lists.append((p.w_reworded / 2, [cid for cid, _ in self.kb.dense_search(reworded, p.depth)]))
         # Sentence focus is scored only where it can still change the order: the head of each list.
         pool = list(dict.fromkeys(cid for _, ids in lists for cid in ids[: p.focus_depth]))
         idf = question_weights(self.kb, plan)

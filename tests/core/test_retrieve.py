@@ -94,8 +94,8 @@ def test_query_vectors_are_remembered_until_forgotten(small_assistant):
         first = retriever.search("食堂留样多少天", k=3)
         second = retriever.search("食堂留样多少天", k=3)
         assert [h.chunk.chunk_id for h in first] == [h.chunk.chunk_id for h in second]
-        # the question as asked, and reworded in the texts' terms (食堂 → 集中用餐), once each
-        assert calls == ["食堂留样多少天", "集中用餐留样多少天"]
+        # the question as asked, and reworded in the texts' terms (食堂 → 集中用餐), once each (on two threads)
+        assert sorted(calls) == sorted(["食堂留样多少天", "集中用餐留样多少天"])
         retriever.forget_queries()
         retriever.search("食堂留样多少天", k=3)
         assert len(calls) == 4
@@ -110,7 +110,7 @@ def test_a_question_is_searched_again_in_the_texts_own_words_in_hybrid_mode_only
     embedder.embed_query = lambda text: calls.append(text) or original(text)
     try:
         HybridRetriever(small_assistant.kb).search("学校安排我当跟车老师要负责哪些事", k=3)
-        assert calls == ["学校安排我当跟车老师要负责哪些事", "学校安排我当随车照管人员要负责哪些事"]
+        assert sorted(calls) == sorted(["学校安排我当跟车老师要负责哪些事", "学校安排我当随车照管人员要负责哪些事"])
         calls.clear()
         HybridRetriever(small_assistant.kb).search("校车驾驶人的条件", k=3)  # no everyday word to replace
         assert calls == ["校车驾驶人的条件"]
