@@ -187,7 +187,7 @@ def run_ours(corpus: Path, kb: Path, profile: str, embedder: str, n_queries: int
         from eval.harness import evaluate_assistant
 
         overall = evaluate_assistant(assistant, QUESTIONS)["overall"]
-        result["quality"] = {k: overall[k] for k in ("recall@1", "recall@5", "recall@10", "mrr@10", "refusal_recall", "false_refusal_rate")}
+        result["quality"] = {k: overall[k] for k in ("n", "recall@1", "recall@5", "recall@10", "mrr@10", "refusal_recall", "false_refusal_rate")}
     assistant.close()
     result["kb_bytes"] = disk_usage(kb)
     result.update(peak_rss_mb())
@@ -281,11 +281,12 @@ def render(runs: list[dict], out: Path) -> None:
     quality = [r for r in runs if r.get("quality")]
     qlines = []
     if quality:
-        qlines = ["", "## Quality on the dev set (eval/dev.jsonl, 254 questions, 23-document KB)", "",
-                  "| profile | embedder | R@1 | R@5 | R@10 | MRR@10 | refusal recall | false refusals |", "|---|---|---|---|---|---|---|---|"]
+        qlines = ["", "## Quality on the dev set (eval/dev.jsonl, dev and held-out parts together, 23-document KB)", "",
+                  "| profile | embedder | questions | R@1 | R@5 | R@10 | MRR@10 | refusal recall | false refusals |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in quality:
             q = r["quality"]
-            qlines.append(f"| {r['profile']} | {r['embedder']} | {q['recall@1']:.3f} | {q['recall@5']:.3f} | {q['recall@10']:.3f} | "
+            qlines.append(f"| {r['profile']} | {r['embedder']} | {q.get('n', '–')} | {q['recall@1']:.3f} | {q['recall@5']:.3f} | {q['recall@10']:.3f} | "
                           f"{q['mrr@10']:.3f} | {q['refusal_recall']:.3f} | {q['false_refusal_rate']:.3f} |")
     text = "\n".join([
         "# Scale and speed benchmark", "",
