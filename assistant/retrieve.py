@@ -53,6 +53,8 @@ ROLE_QUESTION = re.compile(
 # In a question about one's own duties these words only say "duty" (「我要负哪些责」), like 职责 itself.
 DUTY_QUESTION_WORDS = frozenset({"安全", "职责", "责任", "负", "责", "负责", "担", "担责"})
 DUTY_WORDS = ("职责", "责任", "应当", "负责", "义务")
+# 要 as "must" (「各校要严格落实」), not inside 主要、重要、只要、要求、要点…
+_MUST = re.compile(r"(?<![主重只摘纲提])要(?![求点素闻害])")
 QUERY_CACHE_SIZE = 512
 # One thread for primary-model query encodings; the engines serialise their calls anyway.
 _ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duty-query-encoder")
@@ -598,7 +600,7 @@ def role_duties(
             found = {t: at for t in specific + broad if (at := _role_at(sentence, t)) >= 0}  # where each role term stands
             has_specific = any(t in found for t in specific)
             has_broad = any(t in found for t in broad)
-            has_duty = any(w in sentence for w in DUTY_WORDS) or "要" in sentence
+            has_duty = any(w in sentence for w in DUTY_WORDS) or bool(_MUST.search(sentence))
             has_safety = any(w in sentence for w in SAFETY_WORDS)
             if not has_duty or not (has_specific or (has_broad and has_safety)):
                 continue

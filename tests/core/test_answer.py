@@ -298,3 +298,24 @@ def test_a_school_teachers_checklist_leaves_out_kindergarten_duties(laws_assista
     school = laws_assistant.ask("作为初中教师，我的安全职责有哪些？", role="教师")
     assert school.grounded and len(school.citations) >= 3
     assert all(c.doc_title not in kindergarten for c in school.citations)
+
+
+def test_a_duty_checklist_takes_要_as_must_not_inside_主要_重要_只要(tmp_path):
+    from tests.conftest import assistant_over
+
+    report = (
+        "学校安全工作述职\n\n"
+        "一、明确职责\n\n"
+        "广大教师要严格落实安全管理措施，谁在岗，谁负责。\n\n"
+        "二、工作回顾\n\n"
+        "我校将课改作为中心工作，主要思路是以骨干教师引领。\n\n"
+        "考核结果是教师评优评先的重要依据。\n\n"
+        "只要教师坚持不懈，教学水平一定会提升。\n"
+    )
+    assistant = assistant_over(tmp_path, {"述职.md": report})
+    try:
+        answer = assistant.ask("作为初中教师，我的安全职责有哪些？", role="教师")
+    finally:
+        assistant.close()
+    assert answer.grounded
+    assert [c.quote for c in answer.citations] == ["广大教师要严格落实安全管理措施，谁在岗，谁负责。"]
