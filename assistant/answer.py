@@ -3,6 +3,7 @@ checked against the stored source text before it leaves this module."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -23,6 +24,10 @@ from assistant.text import named_places, sentence_spans
 from assistant.types import Answer, Chunk, Citation, Hit
 
 MAX_QUOTE_CHARS = 260
+# A list is quoted with its items (「有下列情形之一的」 says nothing without them), up to this length.
+MAX_LIST_QUOTE_CHARS = 600
+# An item of a list: （一） (1) 1、 一、 1.
+_LIST_ITEM = re.compile(r"\s*(?:[（(][一二三四五六七八九十百\d]{1,3}[）)]|[一二三四五六七八九十百\d]{1,3}[、.．])")
 ROLE_IN_TEXT = (
     ("分管副校长", "分管副校长"), ("副校长", "分管副校长"), ("班主任", "班主任"), ("校长", "校长"),
     ("教育局", "教育局"), ("老师", "教师"), ("教师", "教师"), ("家长", "家长"),
@@ -107,18 +112,26 @@ def verified(citations: Iterable[Citation], kb: KnowledgeBase) -> list[Citation]
 
 
 def _quote_span(chunk: Chunk, focus: tuple[int, int] | None) -> tuple[int, int]:
-    """The focus sentence, widened to the next sentence when it is only a lead-in (ends with ：)."""
-    spans = sentence_spans(chunk.text)
+    """The focus sentence, widened to the next sentence when it is only a lead-in (ends with ：), and to the
+    items of the list it introduces (「应当履行下列职责：」「有下列情形之一的，……」)."""
+    text = chunk.text
+    spans = sentence_spans(text)
     if not spans:
-        return (0, len(chunk.text))
+        return (0, len(text))
     if focus is None:
         focus = spans[0]
     start, end = focus
     following = [s for s in spans if s[0] >= end]
-    while following and (chunk.text[start:end].rstrip().endswith(("：", ":")) or end - start < 25) and following[0][1] - start <= MAX_QUOTE_CHARS:
+    lead_in = "下列" in text[start:end] or text[start:end].rstrip().endswith(("：", ":"))
+    while following and (text[start:end].rstrip().endswith(("：", ":")) or end - start < 25) and following[0][1] - start <= MAX_QUOTE_CHARS:
         end = following.pop(0)[1]
+    if lead_in:
+        while following and _LIST_ITEM.match(text, following[0][0]) and following[0][1] - start <= MAX_LIST_QUOTE_CHARS:
+            end = following.pop(0)[1]
+        if end - start > MAX_QUOTE_CHARS:
+            return (start, end)  # whole items only, within MAX_LIST_QUOTE_CHARS
     if end - start > MAX_QUOTE_CHARS:
-        cut = chunk.text.rfind("，", start, start + MAX_QUOTE_CHARS)
+        cut = text.rfind("，", start, start + MAX_QUOTE_CHARS)
         end = cut + 1 if cut > start + 40 else start + MAX_QUOTE_CHARS
     return (start, end)
 

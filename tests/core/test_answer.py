@@ -319,3 +319,43 @@ def test_a_duty_checklist_takes_要_as_must_not_inside_主要_重要_只要(tmp_
         assistant.close()
     assert answer.grounded
     assert [c.quote for c in answer.citations] == ["广大教师要严格落实安全管理措施，谁在岗，谁负责。"]
+
+
+def _article(text: str):
+    from assistant.types import Chunk
+
+    return Chunk("c", "d", "某条例", "某条例.md", "第五条", text, 0, len(text), doc_kind="law")
+
+
+def test_a_list_is_quoted_with_its_items():
+    from assistant.answer import _quote_span
+
+    text = ("第五条 有下列情形之一的，取消当年评优资格。\n\n（一）发生重大安全事故的；\n\n（二）隐瞒不报的。\n\n"
+            "本条自公布之日起施行。")
+    chunk = _article(text)
+    start, end = _quote_span(chunk, (0, text.index("。") + 1))
+    assert text[start:end] == text[: text.index("隐瞒不报的。") + len("隐瞒不报的。")]  # both items, not the next sentence
+    # a lead-in ending with 「：」 takes every item, not only the first
+    text = "第八条 教师应当履行下列义务：\n(1)遵守法律；\n(2)关爱学生；\n(3)制止有害于学生的行为。\n第九条 另一条。"
+    chunk = _article(text)
+    start, end = _quote_span(chunk, (0, text.index("：") + 1))
+    assert text[start:end].endswith("(3)制止有害于学生的行为。") and "第九条" not in text[start:end]
+
+
+def test_a_long_list_is_quoted_by_whole_items_up_to_the_limit():
+    from assistant.answer import MAX_LIST_QUOTE_CHARS, MAX_QUOTE_CHARS, _quote_span
+
+    items = "".join(f"\n（{n}）{'学校应当落实安全管理制度' * 6}；" for n in "一二三四五六七八九十")
+    text = "第十条 学校应当做好下列工作：" + items
+    start, end = _quote_span(_article(text), (0, text.index("：") + 1))
+    quote = text[start:end]
+    assert MAX_QUOTE_CHARS < len(quote) <= MAX_LIST_QUOTE_CHARS
+    assert quote.endswith("；") and "（一）" in quote and "（十）" not in quote
+
+
+def test_a_sentence_that_introduces_no_list_is_quoted_alone():
+    from assistant.answer import _quote_span
+
+    text = "第六条 学校应当建立健全安全管理制度，每学期定期开展安全检查。\n（一）这一行不属于上一句。"
+    start, end = _quote_span(_article(text), (0, text.index("。") + 1))
+    assert text[start:end] == "第六条 学校应当建立健全安全管理制度，每学期定期开展安全检查。"
