@@ -155,9 +155,8 @@ class ExtractiveAnswerer:
     def answer_retrieved(self, result: RetrievalResult, role: str | None) -> Answer:
         """The extractive answer for a retrieval already made (also the LLM answerer's fallback)."""
         if result.plan.is_role_question and role and _is_general_duty_question(result):
-            checklist = self._checklist(result, role)
-            if checklist is not None:
-                return checklist
+            # No sentence of the texts lays a duty on this role: passages that merely name it do not answer.
+            return self._checklist(result, role) or self._not_found(result)
         if not self.policy.decide(result):
             return self._not_found(result)
         return self._direct(result, role)

@@ -123,8 +123,9 @@ class LLMAnswerer:
             for i, item in enumerate(items):
                 start, end = _quote_span(item.chunk, item.span)
                 passages.append(Passage(i + 1, item.chunk, start, end, (0, end - start)))
-            if passages:
-                return self._messages("checklist", passages, question, role), passages
+            if not passages:
+                return None  # no sentence lays a duty on this role (as in the extractive answer)
+            return self._messages("checklist", passages, question, role), passages
         if not self.policy.decide(result):
             return None
         hits = self.policy.applicable(result.hits, question)[: self.top_k]

@@ -359,3 +359,19 @@ def test_a_sentence_that_introduces_no_list_is_quoted_alone():
     text = "第六条 学校应当建立健全安全管理制度，每学期定期开展安全检查。\n（一）这一行不属于上一句。"
     start, end = _quote_span(_article(text), (0, text.index("。") + 1))
     assert text[start:end] == "第六条 学校应当建立健全安全管理制度，每学期定期开展安全检查。"
+
+
+def test_an_own_duty_question_is_not_answered_when_no_text_lays_a_duty_on_the_role(tmp_path):
+    from tests.conftest import assistant_over
+
+    docs = {"学校安全制度.md": "第一条 学校应当建立安全管理制度，每学期召开家长会，向家长通报学校安全工作情况。\n\n"
+                               "第二条 班主任应当每天清点学生人数，发现学生未到校的，及时联系家长。\n"}
+    assistant = assistant_over(tmp_path, docs)
+    try:
+        parent = assistant.ask("我是家长，我的安全职责有哪些？", role="家长")
+        teacher = assistant.ask("我是班主任，我的安全职责有哪些？", role="班主任")
+    finally:
+        assistant.close()
+    # 家长 is named only as someone the school and the 班主任 inform: nothing answers a parent's own duties
+    assert not parent.grounded and parent.citations == () and parent.related
+    assert teacher.grounded and "班主任应当每天清点学生人数" in teacher.citations[0].quote

@@ -183,3 +183,14 @@ def test_the_model_is_not_shown_kindergarten_texts_for_a_school_question(llm_ass
     assert sent and all(title != "中华人民共和国学前教育法" for title, _, _ in sent.values())
     assert answer.grounded and answer.mode == "llm"
     assert_citations_exact(llm_assistant, answer)
+
+
+def test_an_own_duty_question_no_text_answers_does_not_call_the_model(llm_assistant_factory, fake_llm, tmp_path):
+    from tests.conftest import assistant_over
+
+    docs = {"学校安全制度.md": "第一条 学校应当建立安全管理制度，每学期召开家长会，向家长通报学校安全工作情况。\n"}
+    assistant_over(tmp_path, docs).close()
+    assistant = llm_assistant_factory(tmp_path / "kb")
+    answer = assistant.ask("我是家长，我的安全职责有哪些？", role="家长", mode="llm")
+    assert fake_llm.requests == []
+    assert not answer.grounded and answer.citations == ()
