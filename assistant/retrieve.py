@@ -72,6 +72,9 @@ WHAT_QUESTION = re.compile(r"什么|啥")
 _ASKED_ITEMS = re.compile(r"(?:哪些|哪几[项个类种条点样]?)([\u4e00-\u9fff]{2})")
 _ASKED_WHAT = re.compile(r"什么([\u4e00-\u9fff]{2})")
 # Questions about a time limit or a frequency (「多少天内」「多久一次」), which a sentence with a time span answers.
+# Questions asking what a term means (「一岗双责是什么意思」), and how texts define one (「本法所称…是指」).
+DEFINITION_QUESTION = re.compile(r"^什么是|是什么意思|什么意思|啥意思|指的是什么|是指什么|什么叫|何为|何谓|的含义|含义是|的定义|定义是|怎么理解|的内涵")
+_DEFINES = re.compile(r"是指|所称|[，,：:]指|指的是|系指")
 DURATION_QUESTION = re.compile(r"多久|多少天|几天|多长时间|多少日|几日|多少个?小时|几个?小时|多少个?月|几个月|多少年|几年|期限|时限|几次|多少次")
 _DURATION = re.compile(
     r"[0-9零〇一二两三四五六七八九十百]+ ?个?(?:工作日|日|天|小时|周|星期|月|年|学期)(?:内|前|以内|之内|后|以上|起|之日)"
@@ -160,6 +163,7 @@ class QueryPlan:
     # again, so that the sentence focus can credit the phrase's legal equivalent (随车照管人员)
     focus_words: tuple[str, ...] = ()
     asks_duration: bool = False  # for a time limit or how often (「多少天内」「多久一次」)
+    asks_definition: bool = False  # what a term means (「一岗双责是什么意思」)
     # the question in the texts' own words (assistant.text.in_legal_terms), embedded beside the question as asked
     reworded: str = ""
 
@@ -212,7 +216,7 @@ def plan_query(question: str, role: str | None = None) -> QueryPlan:
     return QueryPlan(text, role, tuple(own), tuple(dict.fromkeys(expansions)), is_role_question, role_words,
                      bool(CONSEQUENCE_QUESTION.search(text)), bool(LIST_QUESTION.search(text)),
                      bool(WHAT_QUESTION.search(text)), tuple(join_phrases(own, phrases)),
-                     bool(DURATION_QUESTION.search(text)), in_legal_terms(text))
+                     bool(DURATION_QUESTION.search(text)), bool(DEFINITION_QUESTION.search(text)), in_legal_terms(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +284,8 @@ class RetrieverParams:
     list_bonus: float = 1.3
     # A question asking "how long" or "how often" is answered by an article that states a time span.
     duration_bonus: float = 1.2
+    # A question asking what a term means is answered by an article that defines terms.
+    definition_bonus: float = 1.3
     # The question in the texts' own words, a second e5 query: its sentence ranking, and its article ranking
     # at half this weight (only when the thesaurus changed a word).
     w_reworded: float = 0.35
@@ -441,6 +447,8 @@ def topic_prior(plan: QueryPlan, chunk: Chunk, params: RetrieverParams, *, items
             factor *= params.list_bonus
     if plan.asks_duration and states_duration(chunk.text):
         factor *= params.duration_bonus
+    if plan.asks_definition and _DEFINES.search(chunk.text):
+        factor *= params.definition_bonus
     return factor
 
 

@@ -375,3 +375,8 @@ def test_an_own_duty_question_is_not_answered_when_no_text_lays_a_duty_on_the_ro
     # 家长 is named only as someone the school and the 班主任 inform: nothing answers a parent's own duties
     assert not parent.grounded and parent.citations == () and parent.related
     assert teacher.grounded and "班主任应当每天清点学生人数" in teacher.citations[0].quote
+
+
+def test_what_a_term_means_is_answered_by_the_sentence_that_defines_it(laws_assistant):
+    answer = laws_assistant.ask("一岗双责是什么意思？")
+    assert answer.grounded and "“一岗双责”是指某一具体岗位兼有双重责任" in answer.citations[0].quote

@@ -229,6 +229,32 @@ def test_how_long_questions_prefer_an_article_that_states_a_time_span():
     assert topic_prior(plan_query("办大型活动要申请安全许可吗？"), timed, params) == 1.0
 
 
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("一岗双责是什么意思？", True),
+        ("一岗双责到底啥意思？", True),
+        ("什么是重大事故隐患？", True),
+        ("食品安全事故的定义是什么？", True),
+        ("家长有什么法定义务？", False),  # 法定义务 is no 定义
+        ("班主任的安全职责是什么？", False),
+    ],
+)
+def test_questions_about_what_a_term_means_are_told_apart(question, asks):
+    assert plan_query(question).asks_definition is asks
+
+
+def test_what_does_it_mean_questions_prefer_an_article_that_defines():
+    params = RetrieverParams(definition_bonus=1.3, sanction_penalty=1.0, list_bonus=1.0, duration_bonus=1.0)
+    defines = Chunk("c1", "d1", "报告", "报告.md", "一、", "“一岗双责”是指某一具体岗位兼有双重责任。", 0, 21)
+    uses = Chunk("c2", "d1", "报告", "报告.md", "三、", "推行“一岗双责”制，要加强领导，整体推进。", 0, 21)
+    question = plan_query("一岗双责是什么意思？")
+    assert topic_prior(question, defines, params) == 1.3
+    assert topic_prior(question, uses, params) == 1.0
+    assert topic_prior(plan_query("一岗双责怎么落实？"), defines, params) == 1.0
+    assert topic_prior(question, Chunk("c3", "d2", "法", "法.md", "第一百五十条", "本法所称食品，指各种供人食用的成品。", 0, 18), params) == 1.3
+
+
 def test_what_questions_prefer_an_article_whose_heading_names_what_they_ask_about():
     params = RetrieverParams(list_bonus=1.3, sanction_penalty=1.0)
     question = plan_query("教育局和公安这些部门之间，靠什么机制一起商量学校安全的事？")
