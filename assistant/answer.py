@@ -111,9 +111,9 @@ def verified(citations: Iterable[Citation], kb: KnowledgeBase) -> list[Citation]
     return good
 
 
-def _quote_span(chunk: Chunk, focus: tuple[int, int] | None) -> tuple[int, int]:
-    """The focus sentence, widened to the next sentence when it is only a lead-in (ends with ：), and to the
-    items of the list it introduces (「应当履行下列职责：」「有下列情形之一的，……」)."""
+def _quote_span(chunk: Chunk, focus: tuple[int, int] | None, *, items: bool = True) -> tuple[int, int]:
+    """The focus sentence, widened to the next sentence when it is only a lead-in (ends with ：), and (with
+    ``items``) to the items of the list it introduces (「应当履行下列职责：」「有下列情形之一的，……」)."""
     text = chunk.text
     spans = sentence_spans(text)
     if not spans:
@@ -125,7 +125,7 @@ def _quote_span(chunk: Chunk, focus: tuple[int, int] | None) -> tuple[int, int]:
     lead_in = "下列" in text[start:end] or text[start:end].rstrip().endswith(("：", ":"))
     while following and (text[start:end].rstrip().endswith(("：", ":")) or end - start < 25) and following[0][1] - start <= MAX_QUOTE_CHARS:
         end = following.pop(0)[1]
-    if lead_in:
+    if lead_in and items:
         while following and _LIST_ITEM.match(text, following[0][0]) and following[0][1] - start <= MAX_LIST_QUOTE_CHARS:
             end = following.pop(0)[1]
         if end - start > MAX_QUOTE_CHARS:
@@ -172,7 +172,10 @@ class ExtractiveAnswerer:
             score = hit.focus_score
             if score >= 0.6 * top_focus and score >= 0.4:
                 chosen.append(hit)
-        citations = [cite(i + 1, h.chunk, self.kb, _quote_span(h.chunk, h.focus)) for i, h in enumerate(chosen)]
+        # A list's items are quoted for the best passage, and for every passage when the question asks which ones.
+        asks_items = result.plan.asks_list or result.plan.asks_what
+        citations = [cite(i + 1, h.chunk, self.kb, _quote_span(h.chunk, h.focus, items=i == 0 or asks_items))
+                     for i, h in enumerate(chosen)]
         lines = [render("extractive", "intro_role", role=role) if role else render("extractive", "intro")]
         for c in citations:
             lines.append(render("extractive", "item", n=c.n, title=c.doc_title, section=_short_section(c.section), quote=c.quote))

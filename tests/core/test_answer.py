@@ -335,6 +335,10 @@ def test_a_list_is_quoted_with_its_items():
     chunk = _article(text)
     start, end = _quote_span(chunk, (0, text.index("。") + 1))
     assert text[start:end] == text[: text.index("隐瞒不报的。") + len("隐瞒不报的。")]  # both items, not the next sentence
+    # a passage further down an answer to a question that asks for no list keeps to its sentence
+    # (a sentence under 25 characters still takes the next one along)
+    start, end = _quote_span(chunk, (0, text.index("。") + 1), items=False)
+    assert text[start:end].startswith("第五条 有下列情形之一的") and "（二）" not in text[start:end]
     # a lead-in ending with 「：」 takes every item, not only the first
     text = "第八条 教师应当履行下列义务：\n(1)遵守法律；\n(2)关爱学生；\n(3)制止有害于学生的行为。\n第九条 另一条。"
     chunk = _article(text)
