@@ -157,6 +157,26 @@ def test_customer_corpus_alone_cites_its_mechanism_texts_but_never_the_facts_the
         assistant.close()
 
 
+def test_a_principal_draft_states_the_principals_own_duty_from_the_customer_corpus(tmp_path):
+    assistant = make_assistant(tmp_path / "kb")
+    try:
+        assistant.ingest([CORPUS])
+        draft = Drafter(assistant.kb, assistant.retriever).draft(DraftRequest("校长", "某某镇中心校", 2026, "", section="duties"))
+    finally:
+        assistant.close()
+    # 「本单位」 in a text about schools (its title names 校长) is the school: the first-responsible-person duty is stated
+    assert any(c.quote.startswith("法定代表人是安全第一责任人") for c in draft.citations)
+
+
+def test_a_secondary_school_draft_cites_no_kindergarten_text(drafter):
+    kindergarten = ("中华人民共和国学前教育法", "幼儿园管理条例")
+    draft = drafter.draft(DraftRequest("教师", "某某县第一中学", 2026, "", section="duties"))
+    assert draft.citations and all(c.doc_title not in kindergarten for c in draft.citations)
+    # a 中心校 may run kindergartens (the customer's third report does): their texts stay eligible
+    central = drafter.draft(DraftRequest("教师", "某某镇中心校", 2026, "", section="duties"))
+    assert any(c.doc_title in kindergarten for c in central.citations)
+
+
 def test_sample_reports_are_labelled_when_they_are_the_only_source(tmp_path):
     assistant = make_assistant(tmp_path / "kb")
     try:

@@ -68,7 +68,7 @@ class Drafter:
         grouped = facts_by_section(facts)
         keys = (only,) if only else SECTION_KEYS
         display = self._display_role(role, unit)
-        finder = ProvisionFinder(self.kb, self.retriever, role, self.rules, facts=[f.text for f in facts])
+        finder = ProvisionFinder(self.kb, self.retriever, role, self.rules, facts=[f.text for f in facts], unit=unit)
         numbering = _Numbering(self.kb)
         sections = []
         for key in keys:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from assistant.draft.rules import Rules
 from assistant.errors import RetrievalError
 from assistant.index import KnowledgeBase
-from assistant.retrieve import ROLE_VOCAB, HybridRetriever, role_duties
+from assistant.retrieve import ROLE_VOCAB, HybridRetriever, is_other_level, role_duties
 from assistant.text import bm25_tokens, content_words, sentence_spans
 from assistant.types import Chunk
 
@@ -47,7 +47,9 @@ class ProvisionFinder:
     copied from) are never cited as their basis.
     """
 
-    def __init__(self, kb: KnowledgeBase, retriever: HybridRetriever, role: str, rules: Rules, *, facts: Sequence[str] = ()) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, retriever: HybridRetriever, role: str, rules: Rules, *, facts: Sequence[str] = (), unit: str = ""
+    ) -> None:
         self.kb = kb
         # Facts are matched to articles by words (BM25 + the best sentence): one dense query per fact would
         # cost a model call each (about a second per fact for e5 on a busy 2-core machine).
@@ -55,6 +57,7 @@ class ProvisionFinder:
         self.role = role
         self.rules = rules
         self.used: set[str] = set()
+        self.unit = unit  # 「某某中学」: kindergarten texts do not bind it (is_other_level)
         self._fact_shingles = {f[i : i + SHINGLE] for f in facts for i in range(len(f) - SHINGLE + 1)}
 
     def find(self, key: str, facts: list[str], *, quota: int | None = None) -> list[Provision]:
@@ -122,6 +125,8 @@ class ProvisionFinder:
     def _consider(self, out: dict[str, Provision], chunk: Chunk, sentence: tuple[int, int], base: float, reuse: bool) -> None:
         rules = self.rules
         if (chunk.chunk_id in self.used and not reuse) or chunk.doc_id in self.kb.superseded or rules.penalty_sections.search(chunk.section):
+            return
+        if is_other_level(chunk, self.unit):
             return
         span = quote_span(chunk, sentence)
         text = chunk.text[span[0] : span[1]]
