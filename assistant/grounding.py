@@ -214,7 +214,8 @@ def _states(
     for text, heading in zip(passages, headings, strict=True):
         spans = sentence_spans(text)
         for i, (start, end) in enumerate(spans):
-            if not any(_fits_limit(asked.limit, text, m, start, end) for m in number.finditer(text, start, end)):
+            if not any(_fits_limit(asked.limit, text, m, start, end) and not _COUNTING_PERIOD.match(text, m.end())
+                       for m in number.finditer(text, start, end)):
                 continue
             # A list item names its subject in the lead-in that opens the list (「…应当符合下列条件：」).
             lead_ins = [spans[j] for j in {0, i - 1} if 0 <= j < i and text[spans[j][0] : spans[j][1]].endswith(("：", ":"))]
@@ -225,6 +226,10 @@ def _states(
             if _shares_topic(topic, [text[a:b] for a, b in around] + [heading], need):
                 return True
     return False
+
+
+# 「一年内发生……事故」: the span over which events are counted, not a time limit or a duration.
+_COUNTING_PERIOD = re.compile(r"(?:内|以内|之内)(?:发生|有|出现|累计|连续)")
 
 
 def _fits_limit(limit: str, text: str, match: re.Match[str], start: int, end: int) -> bool:

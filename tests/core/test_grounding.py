@@ -189,3 +189,12 @@ def test_a_fine_in_a_sanctions_chapter_needs_less_of_the_subject_repeated():
     fine = ["第二十条 未经安全许可的大型群众性活动由公安机关予以取缔，对承办者处10万元以上30万元以下罚款。"]
     assert missing_quantity(question, fine, idf=_idf, headings=["大型群众性活动安全管理条例 第三章 安全管理 > 第二十条"])
     assert not missing_quantity(question, fine, idf=_idf, headings=["大型群众性活动安全管理条例 第四章 法律责任 > 第二十条"])
+
+
+def test_a_span_over_which_events_are_counted_is_no_time_limit():
+    question = "发生安全事故后多长时间内要报告？"
+    counted = ["一年内发生校园安全责任事故的，学校要及时向上级教育行政部门书面报告。"]
+    assert missing_quantity(question, counted)
+    assert not missing_quantity(question, ["发生安全事故后，学校应当在2小时内向教育行政部门报告。"])
+    # the same words still state how many events count
+    assert not missing_quantity("一年内发生几次事故会被一票否决？", ["一年内发生两次以上安全事故的，实行一票否决。"])
