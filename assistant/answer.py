@@ -219,7 +219,7 @@ class ExtractiveAnswerer:
             # nearest article would mislead more there.
             if only_elsewhere(question, (h.chunk for h in related[:3])):
                 lines.append(render("extractive", "not_found_place", place="、".join(named_places(question))))
-            elif all(is_other_level(h.chunk, question) for h in related[:3]):
+            elif not self.policy.applicable(related[:3], question):
                 lines.append(render("extractive", "not_found_level"))
             else:
                 lines.append(render("extractive", "not_found_related"))

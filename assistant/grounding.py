@@ -62,6 +62,8 @@ _RATE_PERIOD = re.compile(r"(?:每|一)个?(?:学期|学年|季度|年|月|周|�
 # An upper or lower limit asked for, and how a text marks a stated number as one.
 _ASKS_MAX = re.compile(r"最多|最长|最高|最大|至多|上限|最晚|不能超过|不得超过")
 _ASKS_MIN = re.compile(r"最少|至少|起码|最低|下限|最短|不(?:能|得)?少于|不(?:能|得)?低于")
+# 「一年内发生……事故」: the span over which events are counted, not a time limit or a duration.
+_COUNTING_PERIOD = re.compile(r"(?:内|以内|之内)(?:发生|有|出现|累计|连续)")
 # Comparison words around a number; in a question they say which limit is asked, not what is counted.
 _LIMIT_WORDS = re.compile(r"(?:不能|不得|不)?(?:少于|多于|超过|低于|高于)|以上|以下|以内")
 # (words just before the number, words just after it) that mark it as a lower or an upper limit
@@ -226,10 +228,6 @@ def _states(
             if _shares_topic(topic, [text[a:b] for a, b in around] + [heading], need):
                 return True
     return False
-
-
-# 「一年内发生……事故」: the span over which events are counted, not a time limit or a duration.
-_COUNTING_PERIOD = re.compile(r"(?:内|以内|之内)(?:发生|有|出现|累计|连续)")
 
 
 def _fits_limit(limit: str, text: str, match: re.Match[str], start: int, end: int) -> bool:

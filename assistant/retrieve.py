@@ -71,10 +71,10 @@ WHAT_QUESTION = re.compile(r"什么|啥")
 # asks about (「靠什么机制」 → 机制).
 _ASKED_ITEMS = re.compile(r"(?:哪些|哪几[项个类种条点样]?)([\u4e00-\u9fff]{2})")
 _ASKED_WHAT = re.compile(r"什么([\u4e00-\u9fff]{2})")
-# Questions about a time limit or a frequency (「多少天内」「多久一次」), which a sentence with a time span answers.
 # Questions asking what a term means (「一岗双责是什么意思」), and how texts define one (「本法所称…是指」).
 DEFINITION_QUESTION = re.compile(r"^什么是|是什么意思|什么意思|啥意思|指的是什么|是指什么|什么叫|何为|何谓|的含义|含义是|的定义|定义是|怎么理解|的内涵")
 _DEFINES = re.compile(r"是指|所称|[，,：:]指|指的是|系指")
+# Questions about a time limit or a frequency (「多少天内」「多久一次」), which a sentence with a time span answers.
 DURATION_QUESTION = re.compile(r"多久|多少天|几天|多长时间|多少日|几日|多少个?小时|几个?小时|多少个?月|几个月|多少年|几年|期限|时限|几次|多少次")
 _DURATION = re.compile(
     r"[0-9零〇一二两三四五六七八九十百]+ ?个?(?:工作日|日|天|小时|周|星期|月|年|学期)(?:内|前|以内|之内|后|以上|起|之日)"
